@@ -1,0 +1,171 @@
+/*
+ * directory.h - users, groups and domains, looked up by address.
+ *
+ * One API in front of interchangeable backends: the embedded LDIF backend
+ * (the default; reads an LDIF file with the attributes of the messaging
+ * LDAP schema, see imta-directory(5)) and, later, an LDAP backend.  Every
+ * lookup answers one of three ways, and callers must treat them
+ * differently:
+ *   IMTA_DIR_FOUND      an entry (or domain) exists;
+ *   IMTA_DIR_NOT_FOUND  the directory is sure there is none (5xx territory);
+ *   IMTA_DIR_TEMPFAIL   the directory could not answer (4xx: retry later).
+ * Answers are cached (positive and negative; temporary failures never) with
+ * a configured size and time to live; imta_directory_flush() empties the
+ * cache.
+ *
+ * Entries are immutable and reference counted; a lookup returns a new
+ * reference that the caller releases with imta_dir_entry_unref().
+ * An ImtaDirectory is safe to use from several threads at once.
+ */
+#ifndef IMTA_DIRECTORY_H
+#define IMTA_DIRECTORY_H
+
+#include <glib.h>
+#include <imta/error.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+	IMTA_DIR_FOUND,
+	IMTA_DIR_NOT_FOUND,
+	IMTA_DIR_TEMPFAIL,
+} ImtaDirStatus;
+
+typedef enum {
+	IMTA_DIR_USER,
+	IMTA_DIR_GROUP,
+} ImtaDirKind;
+
+/* mailUserStatus / inetUserStatus / inetMailGroupStatus, combined: the
+ * stricter of the general and the mail status wins. */
+typedef enum {
+	IMTA_DIR_STATUS_ACTIVE,    /* active or absent */
+	IMTA_DIR_STATUS_INACTIVE,  /* temporary failure (also any unknown value) */
+	IMTA_DIR_STATUS_DELETED,   /* permanent failure */
+	IMTA_DIR_STATUS_HOLD,      /* mail goes to the hold channel */
+	IMTA_DIR_STATUS_OVERQUOTA, /* not delivered to the store */
+	IMTA_DIR_STATUS_DISABLED,  /* groups: permanent failure */
+} ImtaDirUserStatus;
+
+/* Quota values: bytes / messages; these two mean "no limit" and "use the
+ * configured default" (mailQuota -1 and -2 / absent). */
+#define IMTA_DIR_QUOTA_UNLIMITED (-1)
+#define IMTA_DIR_QUOTA_DEFAULT   (-2)
+
+typedef struct {
+	gint refcount;
+	ImtaDirKind kind;
+	char *dn;
+	char *uid;                  /* mailbox name ($M); NULL for most groups */
+	char *cn;
+	char *mail;                 /* primary address */
+	GStrv alternate_addresses;  /* mailAlternateAddress ("@domain" = catch-all) */
+	GStrv equivalent_addresses; /* mailEquivalentAddress */
+	char *mail_host;            /* mailHost */
+	GStrv delivery_options;     /* mailDeliveryOption, lower-cased */
+	GStrv forwarding_addresses; /* mailForwardingAddress */
+	ImtaDirUserStatus status;
+	gint64 quota_bytes;         /* mailQuota; IMTA_DIR_QUOTA_* */
+	gint64 quota_messages;      /* mailMsgQuota; IMTA_DIR_QUOTA_* */
+	char *message_store;        /* mailMessageStore partition; NULL = default */
+	char *password;             /* userPassword as stored ({SSHA}..., {CRYPT}..., plain) */
+	char *domain;               /* hosted domain the entry was found under */
+	/* Groups. */
+	GStrv rfc822_members;       /* mgrpRFC822MailMember / rfc822MailMember */
+	GStrv member_dns;           /* uniqueMember (and member) */
+	GStrv member_urls;          /* memberURL / mgrpDeliverTo */
+	char *errors_to;            /* mgrpErrorsTo */
+	/* Every attribute as read, lower-cased names -> GStrv values, for
+	 * options and templates that name attributes the struct lacks. */
+	GHashTable *attributes;
+} ImtaDirEntry;
+
+typedef struct {
+	gint refcount;
+	char *name;                 /* the domain looked up (lower case) */
+	char *canonical;            /* canonical name (sunPreferredDomain / inetCanonicalDomainName) */
+	char *base_dn;              /* where its users and groups live (inetDomainBaseDN) */
+	ImtaDirUserStatus status;   /* inetDomainStatus / mailDomainStatus */
+	GStrv routing_hosts;        /* mailRoutingHosts */
+	char *smart_host;           /* mailRoutingSmartHost */
+	gint64 disk_quota, msg_quota; /* mailDomainDiskQuota / mailDomainMsgQuota */
+	GHashTable *attributes;
+} ImtaDirDomain;
+
+typedef struct _ImtaDirectory ImtaDirectory;
+
+typedef struct {
+	guint cache_size;      /* entries; 0 disables caching */
+	guint cache_ttl;       /* seconds for positive answers */
+	guint negative_ttl;    /* seconds for NOT_FOUND answers */
+	const char *local_host; /* this system's host name: mailHost / mailRoutingHosts test */
+} ImtaDirectoryOptions;
+
+/* Open the embedded backend on an LDIF file.  Syntax errors give the
+ * file:line of the entry.  The file is reread when its mtime changes
+ * (checked at most once per second), so edits need no restart. */
+ImtaDirectory *imta_directory_open_ldif(const char *path, const ImtaDirectoryOptions *options,
+					GError **error);
+
+/* The entry (user or group) whose mail, mailAlternateAddress or
+ * mailEquivalentAddress equals `address` (case-insensitive), searched under
+ * the address's domain; a "@domain" alternate address catches every local
+ * part of that domain when no exact entry exists. */
+ImtaDirStatus imta_directory_lookup_address(ImtaDirectory *dir, const char *address,
+					    ImtaDirEntry **entry_r, GError **error);
+
+/* The entry with this DN. */
+ImtaDirStatus imta_directory_lookup_dn(ImtaDirectory *dir, const char *dn,
+				       ImtaDirEntry **entry_r, GError **error);
+
+/* The hosted or local domain `domain` (case-insensitive). */
+ImtaDirStatus imta_directory_lookup_domain(ImtaDirectory *dir, const char *domain,
+					   ImtaDirDomain **domain_r, GError **error);
+
+/* Is `domain` local?  FOUND when it has a domain entry whose
+ * mailRoutingHosts is absent or names local_host; NOT_FOUND otherwise. */
+ImtaDirStatus imta_directory_domain_is_local(ImtaDirectory *dir, const char *domain,
+					     GError **error);
+
+/* Entries matching an LDAP URL ("ldap:///base?attrs?scope?filter"), as a
+ * dynamic group's memberURL does; *entries_r gets a GPtrArray of new
+ * references (free with g_ptr_array_unref). */
+ImtaDirStatus imta_directory_search_url(ImtaDirectory *dir, const char *url,
+					GPtrArray **entries_r, GError **error);
+
+/* Expand a group into member addresses: rfc822 members, member DNs
+ * (their `mail`), and memberURL results; nested groups expand recursively
+ * with loop protection; at most `limit` addresses (more is an error). */
+ImtaDirStatus imta_directory_expand_group(ImtaDirectory *dir, const ImtaDirEntry *group,
+					  guint limit, GPtrArray **addresses_r, GError **error);
+
+/* Check a password for the user with this address or uid.  FOUND = good,
+ * NOT_FOUND = bad password or no such user. */
+ImtaDirStatus imta_directory_authenticate(ImtaDirectory *dir, const char *user,
+					  const char *password, GError **error);
+
+/* Empty the cache. */
+void imta_directory_flush(ImtaDirectory *dir);
+
+/* Cache counters, for `imsimta` and tests. */
+typedef struct {
+	guint64 hits, misses, entries;
+} ImtaDirectoryStats;
+void imta_directory_stats(ImtaDirectory *dir, ImtaDirectoryStats *stats_r);
+
+ImtaDirEntry *imta_dir_entry_ref(ImtaDirEntry *entry);
+void imta_dir_entry_unref(ImtaDirEntry *entry);
+ImtaDirDomain *imta_dir_domain_ref(ImtaDirDomain *domain);
+void imta_dir_domain_unref(ImtaDirDomain *domain);
+/* First value of an attribute (lower-case name), or NULL. */
+const char *imta_dir_entry_attr(const ImtaDirEntry *entry, const char *name);
+
+void imta_directory_free(ImtaDirectory *dir);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaDirEntry, imta_dir_entry_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaDirDomain, imta_dir_domain_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaDirectory, imta_directory_free)
+
+G_END_DECLS
+
+#endif
