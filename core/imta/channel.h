@@ -27,6 +27,7 @@ typedef struct {
 	char *name;
 	GStrv args;          /* NULL-terminated, never NULL */
 	ImtaSourcePos pos;
+	ImtaSourcePos *arg_pos; /* one per argument */
 	gboolean inherited;  /* came from a `defaults` block */
 } ImtaKeywordUse;
 
@@ -84,11 +85,17 @@ typedef struct {
 	gint filesperjob, addrsperjob;
 	gboolean immnonurgent, deferred;
 	ImtaDirection direction;
-	/* Retry intervals in seconds per priority; NULL = the documented default. */
-	GArray *backoff[IMTA_PRIORITY_COUNT];  /* gint64 */
-	/* Notice ages (days, or hours with RETURN_UNITS=1) per priority; n = 0: inherit. */
+	/* Retry intervals in seconds (gint64): per priority from urgentbackoff,
+	 * normalbackoff, nonurgentbackoff; for all priorities from backoff.
+	 * The specific list wins; NULL = not set. */
+	GArray *backoff[IMTA_PRIORITY_COUNT];
+	GArray *backoff_any;
+	/* Notice ages (days, or hours with RETURN_UNITS=1), same scheme;
+	 * a count of 0 means not set. */
 	gint notices[IMTA_PRIORITY_COUNT][IMTA_MAX_NOTICES];
 	guint n_notices[IMTA_PRIORITY_COUNT];
+	gint notices_any[IMTA_MAX_NOTICES];
+	guint n_notices_any;
 
 	/* Content and size. */
 	gboolean defragment;
@@ -113,10 +120,18 @@ const char *imta_channel_official_host(const ImtaChannel *channel);
 const char *const *imta_channel_keyword(const ImtaChannel *channel, const char *name);
 gboolean imta_channel_has_keyword(const ImtaChannel *channel, const char *name);
 
-/* Retry interval in seconds before attempt number `attempt` (1 = the first
- * retry) for `priority`: the channel's backoff list, else the documented
- * default schedule; the last interval repeats. */
+/* Retry interval in seconds after failed attempt number `attempt` (1 = the
+ * first failure) for `priority`: the channel's priority-specific backoff
+ * list, else its backoff list, else the documented default schedule; the
+ * last interval repeats. */
 gint64 imta_channel_backoff(const ImtaChannel *channel, ImtaPriority priority, guint attempt);
+
+/* The channel's own notice ages for `priority` (specific, else general);
+ * returns how many were copied into ages[IMTA_MAX_NOTICES], 0 = not set.
+ * imta_cnf_notices() adds the fallback to the l channel and the built-in
+ * list. */
+guint imta_channel_notices(const ImtaChannel *channel, ImtaPriority priority,
+			   gint ages[IMTA_MAX_NOTICES]);
 
 G_END_DECLS
 

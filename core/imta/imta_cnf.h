@@ -61,6 +61,11 @@ ImtaChannel *imta_cnf_channel_by_name(const ImtaCnf *cnf, const char *name);
 /* The local channel `l`. */
 ImtaChannel *imta_cnf_local_channel(const ImtaCnf *cnf);
 
+/* Notice ages for a channel: its own, else the l channel's, else the
+ * built-in 3 6 9 12.  Returns the count written to ages. */
+guint imta_cnf_notices(const ImtaCnf *cnf, const ImtaChannel *channel, ImtaPriority priority,
+		       gint ages[IMTA_MAX_NOTICES]);
+
 void imta_cnf_free(ImtaCnf *cnf);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaCnf, imta_cnf_free)
 

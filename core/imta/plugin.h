@@ -135,6 +135,12 @@ gboolean imta_plugin_registry_load_dir(ImtaPluginRegistry *registry, const char 
 gboolean imta_plugin_registry_load_file(ImtaPluginRegistry *registry, const char *path,
 					guint flags, guint mta_uid, GError **error);
 
+/* Register a plugin linked into the program itself (tests, built-in
+ * channels), with the same descriptor and keyword checks as a file;
+ * `origin` stands in for the path in listings and errors. */
+gboolean imta_plugin_registry_add_static(ImtaPluginRegistry *registry, const ImtaPlugin *plugin,
+					 const char *origin, GError **error);
+
 /* The loaded plugin registering `keyword`, or NULL. */
 const ImtaPlugin *imta_plugin_registry_by_keyword(const ImtaPluginRegistry *registry,
 						  const char *keyword);
