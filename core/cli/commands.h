@@ -1,1 +1,38 @@
-/* placeholder */
+/*
+ * commands.h - the verbs of imsimta(8).
+ *
+ * Each verb is a function taking its own argv (argv[0] is the verb) and
+ * the global options, returning the process exit status (sysexits).
+ */
+#ifndef IMTA_CLI_COMMANDS_H
+#define IMTA_CLI_COMMANDS_H
+
+#include <glib.h>
+#include <imta/config.h>
+
+#define EXIT_USAGE 64        /* EX_USAGE */
+#define EXIT_DATAERR 65      /* EX_DATAERR: an address did not route */
+#define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE */
+#define EXIT_SOFTWARE 70     /* EX_SOFTWARE */
+#define EXIT_CONFIG 78       /* EX_CONFIG: the configuration is invalid */
+
+typedef struct {
+	const char *config_dir;  /* chosen by imta_config_dir_choose() */
+} CliGlobal;
+
+typedef int (*CliVerb)(const CliGlobal *global, int argc, char **argv);
+
+/* Load the configuration for a verb; prints the error and returns NULL. */
+ImtaConfig *cli_load_config(const CliGlobal *global, guint flags);
+
+/* Parse a verb's options; handles --help.  Returns FALSE (after printing
+ * the problem) when the command line is wrong; *exit_r says how to exit. */
+gboolean cli_parse_options(int *argc, char ***argv, const char *verb, const char *args,
+			   const char *summary, const GOptionEntry *entries, int *exit_r);
+
+int cli_plugin_list(const CliGlobal *global, int argc, char **argv);
+int cli_test(const CliGlobal *global, int argc, char **argv);
+int cli_check(const CliGlobal *global, int argc, char **argv);
+int cli_service(const CliGlobal *global, int argc, char **argv);
+
+#endif

@@ -3,7 +3,8 @@
  *
  * A configuration directory holds imta_tailor (paths), imta.cnf (rewrite
  * rules and channels), mappings, option.dat, dispatcher.cnf,
- * job_controller.cnf, aliases and the embedded directory's LDIF file.
+ * job_controller.cnf and the embedded directory's LDIF file.  Only
+ * imta.cnf is required; the others default to empty or built-in values.
  * imta_config_load() reads them all, loads the plugins of the plugin
  * directory, binds channels to plugins and, on request, opens the
  * directory.  The result is immutable and shared by every thread.
@@ -33,6 +34,7 @@ typedef enum {
 	IMTA_CONFIG_OPEN_DIRECTORY = 1 << 1, /* open the directory backend */
 	IMTA_CONFIG_TRUST_PLUGINS  = 1 << 2, /* skip plugin owner/mode checks (tests) */
 	IMTA_CONFIG_KEEP_GOING     = 1 << 3, /* collect every error (imsimta check) */
+	IMTA_CONFIG_PARTIAL        = 1 << 4, /* with KEEP_GOING: return what loaded */
 } ImtaConfigLoadFlags;
 
 struct _ImtaConfig {
@@ -46,13 +48,14 @@ struct _ImtaConfig {
 	ImtaJobControllerCnf *job_controller;
 	ImtaPluginRegistry *plugins;     /* NULL unless IMTA_CONFIG_LOAD_PLUGINS */
 	ImtaDirectory *directory;        /* NULL unless IMTA_CONFIG_OPEN_DIRECTORY */
-	GHashTable *aliases;             /* lower-case alias -> GStrv of addresses */
 };
 
 /* Load the configuration in `dir`.  Without IMTA_CONFIG_KEEP_GOING the
  * first error stops the load and is returned.  With it, every file is read
  * and each error is appended to `errors` (char *, "file:line:column:
- * message"); the call then fails when any error was found. */
+ * message"); the call then fails when any error was found, unless
+ * IMTA_CONFIG_PARTIAL is also given: then it returns the parts that loaded
+ * (any member may be NULL) and leaves the errors in `errors` only. */
 ImtaConfig *imta_config_load(const char *dir, guint flags, GPtrArray *errors, GError **error);
 
 /* The path of file `name` in the table directory; caller frees. */

@@ -1,1 +1,118 @@
-/* placeholder */
+/*
+ * job.h - what a channel's master program works with: a job handing out
+ * messages, and the per-recipient outcomes it reports back.
+ *
+ * A master entry point loops:
+ *
+ *	while ((msg = imta_master_job_next(job, &error)) != NULL) {
+ *		for each recipient i:
+ *			... deliver ...
+ *			imta_master_job_report(job, msg, i, outcome, "2.0.0 ...");
+ *		if (!imta_master_job_finish(job, msg, &error))
+ *			return IMTA_ENTRY_TEMPFAIL;
+ *	}
+ *
+ * finish() returns only once the outcomes are durable; a recipient without
+ * a reported outcome is retried later.  Messages come from whatever runs
+ * the job (the job controller's queue, or a test): the job is a thin
+ * interface over an ImtaMasterJobSource.
+ *
+ * Messages are owned by the job; a plugin must not keep one after
+ * finish().  One job is used by one thread at a time.
+ */
+#ifndef IMTA_JOB_H
+#define IMTA_JOB_H
+
+#include <gio/gio.h>
+#include <imta/channel.h>
+#include <imta/plugin.h>
+
+G_BEGIN_DECLS
+
+typedef struct _ImtaMessage ImtaMessage;
+
+/* RFC 3461 NOTIFY values; 0 = not given (the default: FAILURE,DELAY). */
+typedef enum {
+	IMTA_NOTIFY_NEVER   = 1 << 0,
+	IMTA_NOTIFY_SUCCESS = 1 << 1,
+	IMTA_NOTIFY_FAILURE = 1 << 2,
+	IMTA_NOTIFY_DELAY   = 1 << 3,
+} ImtaNotify;
+
+/* RFC 3461 RET. */
+typedef enum { IMTA_RET_DEFAULT, IMTA_RET_FULL, IMTA_RET_HDRS } ImtaRet;
+
+typedef enum {
+	IMTA_OUTCOME_NONE,       /* not reported yet: retried later */
+	IMTA_OUTCOME_DELIVERED,  /* done (2xx) */
+	IMTA_OUTCOME_RETRY,      /* temporary failure (4xx): try again after backoff */
+	IMTA_OUTCOME_FAILED,     /* permanent failure (5xx): return to sender */
+} ImtaOutcome;
+
+typedef struct {
+	char *address;      /* active envelope recipient (after rewriting) */
+	char *orcpt;        /* ORCPT as "type;address", or NULL */
+	guint notify;       /* ImtaNotify bits */
+	ImtaOutcome outcome;
+	char *diagnostic;   /* the reply or reason of the last outcome */
+} ImtaRecipient;
+
+/* ---- messages ------------------------------------------------------- */
+
+ImtaMessage *imta_message_new(const char *id, const char *return_path);
+void imta_message_set_envid(ImtaMessage *msg, const char *envid);
+void imta_message_set_ret(ImtaMessage *msg, ImtaRet ret);
+void imta_message_add_recipient(ImtaMessage *msg, const char *address, const char *orcpt,
+				guint notify);
+/* The content (RFC 5322 header and body, LF line ends) from memory or a
+ * file region; the message keeps its own reference / path. */
+void imta_message_set_content_bytes(ImtaMessage *msg, GBytes *content);
+void imta_message_set_content_file(ImtaMessage *msg, const char *path, goffset offset,
+				   goffset length);
+
+const char *imta_message_id(const ImtaMessage *msg);
+const char *imta_message_return_path(const ImtaMessage *msg); /* "" = null path */
+const char *imta_message_envid(const ImtaMessage *msg);       /* NULL if none */
+ImtaRet imta_message_ret(const ImtaMessage *msg);
+guint imta_message_recipient_count(const ImtaMessage *msg);
+const ImtaRecipient *imta_message_recipient(const ImtaMessage *msg, guint index);
+goffset imta_message_size(const ImtaMessage *msg);
+/* A fresh stream positioned at the start of the content. */
+GInputStream *imta_message_open_content(const ImtaMessage *msg, GError **error);
+
+void imta_message_free(ImtaMessage *msg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaMessage, imta_message_free)
+
+/* ---- master jobs ---------------------------------------------------- */
+
+/* Whoever runs a job supplies these.  next() returns a message the source
+ * keeps owning until finish(); finish() makes the outcomes recorded in
+ * msg's recipients durable and releases the message. */
+typedef struct {
+	ImtaMessage *(*next)(gpointer source, GError **error);
+	gboolean (*finish)(gpointer source, ImtaMessage *msg, GError **error);
+	void (*free)(gpointer source);
+} ImtaMasterJobSource;
+
+ImtaMasterJob *imta_master_job_new(const ImtaConfig *config, const ImtaChannel *channel,
+				   const ImtaMasterJobSource *ops, gpointer source);
+void imta_master_job_free(ImtaMasterJob *job);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaMasterJob, imta_master_job_free)
+
+const ImtaChannel *imta_master_job_channel(const ImtaMasterJob *job);
+const ImtaConfig *imta_master_job_config(const ImtaMasterJob *job);
+
+/* The next message to deliver, or NULL when there is no more work (with
+ * *error set when the source failed). */
+ImtaMessage *imta_master_job_next(ImtaMasterJob *job, GError **error);
+
+/* Record recipient `index`'s outcome and the reply or reason behind it. */
+void imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index,
+			    ImtaOutcome outcome, const char *diagnostic);
+
+/* Done with `msg`: outcomes become durable before this returns TRUE. */
+gboolean imta_master_job_finish(ImtaMasterJob *job, ImtaMessage *msg, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -95,6 +95,7 @@ struct _ImtaPlugin {
 /* ---- the loader's view -------------------------------------------- */
 
 typedef enum {
+	IMTA_PLUGIN_PENDING,   /* being checked; never seen outside the loader */
 	IMTA_PLUGIN_LOADED,
 	IMTA_PLUGIN_REFUSED,
 } ImtaPluginState;

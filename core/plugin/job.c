@@ -1,1 +1,228 @@
-/* placeholder */
+/*
+ * job.c - messages as master programs see them, and the master job
+ * interface between a plugin and whatever feeds it messages.
+ */
+#include "config.h"
+
+#include <gio/gio.h>
+
+#include <imta/job.h>
+
+struct _ImtaMessage {
+	char *id;
+	char *return_path;
+	char *envid;
+	ImtaRet ret;
+	GArray *recipients;     /* ImtaRecipient */
+	GBytes *content;        /* in memory, or NULL */
+	char *content_path;     /* or a region of a file */
+	goffset content_offset, content_length;
+};
+
+struct _ImtaMasterJob {
+	const ImtaConfig *config;
+	const ImtaChannel *channel;
+	const ImtaMasterJobSource *ops;
+	gpointer source;
+};
+
+static void
+recipient_clear(gpointer p)
+{
+	ImtaRecipient *rcpt = p;
+
+	g_free(rcpt->address);
+	g_free(rcpt->orcpt);
+	g_free(rcpt->diagnostic);
+}
+
+ImtaMessage *
+imta_message_new(const char *id, const char *return_path)
+{
+	ImtaMessage *msg = g_new0(ImtaMessage, 1);
+
+	msg->id = g_strdup(id);
+	msg->return_path = g_strdup(return_path != NULL ? return_path : "");
+	msg->recipients = g_array_new(FALSE, TRUE, sizeof(ImtaRecipient));
+	g_array_set_clear_func(msg->recipients, recipient_clear);
+	return msg;
+}
+
+void
+imta_message_set_envid(ImtaMessage *msg, const char *envid)
+{
+	g_free(msg->envid);
+	msg->envid = g_strdup(envid);
+}
+
+void
+imta_message_set_ret(ImtaMessage *msg, ImtaRet ret)
+{
+	msg->ret = ret;
+}
+
+void
+imta_message_add_recipient(ImtaMessage *msg, const char *address, const char *orcpt, guint notify)
+{
+	ImtaRecipient rcpt = { g_strdup(address), g_strdup(orcpt), notify, IMTA_OUTCOME_NONE, NULL };
+
+	g_array_append_val(msg->recipients, rcpt);
+}
+
+void
+imta_message_set_content_bytes(ImtaMessage *msg, GBytes *content)
+{
+	g_clear_pointer(&msg->content, g_bytes_unref);
+	g_clear_pointer(&msg->content_path, g_free);
+	msg->content = g_bytes_ref(content);
+}
+
+void
+imta_message_set_content_file(ImtaMessage *msg, const char *path, goffset offset, goffset length)
+{
+	g_clear_pointer(&msg->content, g_bytes_unref);
+	g_free(msg->content_path);
+	msg->content_path = g_strdup(path);
+	msg->content_offset = offset;
+	msg->content_length = length;
+}
+
+const char *
+imta_message_id(const ImtaMessage *msg)
+{
+	return msg->id;
+}
+
+const char *
+imta_message_return_path(const ImtaMessage *msg)
+{
+	return msg->return_path;
+}
+
+const char *
+imta_message_envid(const ImtaMessage *msg)
+{
+	return msg->envid;
+}
+
+ImtaRet
+imta_message_ret(const ImtaMessage *msg)
+{
+	return msg->ret;
+}
+
+guint
+imta_message_recipient_count(const ImtaMessage *msg)
+{
+	return msg->recipients->len;
+}
+
+const ImtaRecipient *
+imta_message_recipient(const ImtaMessage *msg, guint index)
+{
+	g_return_val_if_fail(index < msg->recipients->len, NULL);
+	return &g_array_index(msg->recipients, ImtaRecipient, index);
+}
+
+goffset
+imta_message_size(const ImtaMessage *msg)
+{
+	if (msg->content != NULL)
+		return (goffset)g_bytes_get_size(msg->content);
+	return msg->content_path != NULL ? msg->content_length : 0;
+}
+
+GInputStream *
+imta_message_open_content(const ImtaMessage *msg, GError **error)
+{
+	g_autoptr(GFile) file = NULL;
+	g_autoptr(GFileInputStream) stream = NULL;
+
+	if (msg->content != NULL)
+		return g_memory_input_stream_new_from_bytes(msg->content);
+	if (msg->content_path == NULL)
+		return g_memory_input_stream_new();
+	file = g_file_new_for_path(msg->content_path);
+	stream = g_file_read(file, NULL, error);
+	if (stream == NULL)
+		return NULL;
+	if (!g_seekable_seek(G_SEEKABLE(stream), msg->content_offset, G_SEEK_SET, NULL, error))
+		return NULL;
+	/* Callers read exactly imta_message_size() bytes; the queue file has
+	 * nothing after the content, so the stream ends where the message does. */
+	return G_INPUT_STREAM(g_steal_pointer(&stream));
+}
+
+void
+imta_message_free(ImtaMessage *msg)
+{
+	if (msg == NULL)
+		return;
+	g_free(msg->id);
+	g_free(msg->return_path);
+	g_free(msg->envid);
+	g_array_unref(msg->recipients);
+	g_clear_pointer(&msg->content, g_bytes_unref);
+	g_free(msg->content_path);
+	g_free(msg);
+}
+
+ImtaMasterJob *
+imta_master_job_new(const ImtaConfig *config, const ImtaChannel *channel,
+		    const ImtaMasterJobSource *ops, gpointer source)
+{
+	ImtaMasterJob *job = g_new0(ImtaMasterJob, 1);
+
+	job->config = config;
+	job->channel = channel;
+	job->ops = ops;
+	job->source = source;
+	return job;
+}
+
+void
+imta_master_job_free(ImtaMasterJob *job)
+{
+	if (job == NULL)
+		return;
+	if (job->ops->free != NULL)
+		job->ops->free(job->source);
+	g_free(job);
+}
+
+const ImtaChannel *
+imta_master_job_channel(const ImtaMasterJob *job)
+{
+	return job->channel;
+}
+
+const ImtaConfig *
+imta_master_job_config(const ImtaMasterJob *job)
+{
+	return job->config;
+}
+
+ImtaMessage *
+imta_master_job_next(ImtaMasterJob *job, GError **error)
+{
+	return job->ops->next(job->source, error);
+}
+
+void
+imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index, ImtaOutcome outcome,
+		       const char *diagnostic)
+{
+	ImtaRecipient *rcpt;
+
+	g_return_if_fail(index < msg->recipients->len);
+	rcpt = &g_array_index(msg->recipients, ImtaRecipient, index);
+	rcpt->outcome = outcome;
+	g_free(rcpt->diagnostic);
+	rcpt->diagnostic = g_strdup(diagnostic);
+}
+
+gboolean
+imta_master_job_finish(ImtaMasterJob *job, ImtaMessage *msg, GError **error)
+{
+	return job->ops->finish(job->source, msg, error);
+}
