@@ -29,6 +29,7 @@ typedef struct {
 	gboolean block_is_defaults, block_is_nodefaults;
 	gboolean in_keywords;       /* still reading keyword lines */
 	gboolean seen_local;
+	char *block_name;           /* name of the block being read, for errors */
 } CnfParser;
 
 static void
@@ -163,8 +164,9 @@ cnf_parse_keywords(CnfParser *parser, GArray *words, guint i, GPtrArray *out, GE
 			max_args = pkw->max_args;
 		} else if (parser->registry != NULL) {
 			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &word->pos,
-					  "unknown channel keyword \"%s\" (not a core keyword, "
-					  "and no loaded plugin registers it)", word->text);
+					  "unknown channel keyword \"%s\" in channel \"%s\" (not a "
+					  "core keyword, and no loaded plugin registers it)",
+					  word->text, parser->block_name);
 			return FALSE;
 		}
 		/* Fixed-arity keywords take the next words whatever they are; a
@@ -262,6 +264,8 @@ cnf_begin_block(CnfParser *parser, GArray *words, GError **error)
 				  "or '.', got \"%s\"", CHANNEL_NAME_MAX, name->text);
 		return FALSE;
 	}
+	g_free(parser->block_name);
+	parser->block_name = g_strdup(name->text);
 	parser->block_is_defaults = strcmp(name->text, "defaults") == 0;
 	parser->block_is_nodefaults = strcmp(name->text, "nodefaults") == 0;
 	if (parser->block_is_nodefaults) {
@@ -473,6 +477,7 @@ cnf_parse_from(ImtaCnf *cnf, ImtaCfgFile *cf, const ImtaPluginRegistry *registry
 	ok = cnf_parse(&parser, error);
 	channel_free(parser.channel);
 	g_ptr_array_unref(parser.defaults);
+	g_free(parser.block_name);
 	if (!ok) {
 		imta_cnf_free(cnf);
 		return NULL;

@@ -1,2 +1,55 @@
-#!/bin/sh
-echo "1..0 # SKIP placeholder"
+#!/bin/bash
+# imsimta check / cnbuild: the default configuration is valid; malformed
+# files are reported at file:line:column with what was expected; every
+# file's errors are reported in one run.
+. "$abs_top_srcdir/tests/cli/lib.sh"
+make_instance
+plan 22
+
+check_run "the default configuration is valid" 0 "$IMSIMTA" --config "$C" check
+check_grep "check summarises what it read" "$OUT" "configuration valid:"
+check_run "cnbuild is the same check" 0 "$IMSIMTA" --config "$C" cnbuild
+check_run "check --dump prints the effective configuration" 0 "$IMSIMTA" --config "$C" check --dump
+check_grep "the dump shows inherited keywords" "$OUT" "*notices 1 2 4 7"
+check_grep "the dump shows the bound plugin" "$OUT" "! plugin bitbucket"
+check_grep "the dump shows dispatcher services" "$OUT" "[SERVICE=SMTP]"
+check_grep "the dump shows job controller pools" "$OUT" "[POOL=SMTP_POOL]"
+check_run "check --help describes the verb" 0 "$IMSIMTA" --config "$C" check --help
+check_grep "help mentions the exit status" "$OUT" "Exits 0 when the configuration is valid, 78 otherwise"
+
+cp -r "$C" "$T/good"
+# A rule with a trailing comment.
+sed -i 's/^mail.example.com       \$U%\$D@mail.example.com$/mail.example.com  $U%$D@mail.example.com ! here/' "$C/imta.cnf"
+line=$(grep -n '! here$' "$C/imta.cnf" | cut -d: -f1)
+check_run "a malformed imta.cnf fails check with exit 78" 78 "$IMSIMTA" --config "$C" check
+check_grep "the imta.cnf error names line and column" "$ERR" \
+	"imsimta: $C/imta.cnf:$line:42: expected the end of the rewrite rule"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# Errors in several files are all reported in one run.
+printf 'MAX_CONNS=5000\n' >>"$C/dispatcher.cnf"
+dline=$(wc -l <"$C/dispatcher.cnf")
+printf '[POOL=NEWPOOL]\nJOB_LIMIT=zero\n' >>"$C/job_controller.cnf"
+jline=$(wc -l <"$C/job_controller.cnf")
+printf 'BLOCK_SIZE=\n' >>"$C/option.dat"
+oline=$(wc -l <"$C/option.dat")
+check_run "errors in three files fail check" 78 "$IMSIMTA" --config "$C" check
+check_grep "dispatcher.cnf range error with position" "$ERR" "imsimta: $C/dispatcher.cnf:$dline:11:"
+check_grep "job_controller.cnf error with position" "$ERR" "imsimta: $C/job_controller.cnf:$jline:11:"
+check_grep "option.dat error with position" "$ERR" "imsimta: $C/option.dat:$oline:"
+check_grep "the total is reported" "$ERR" "imsimta: 3 configuration errors in $C"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# A channel naming a pool that job_controller.cnf does not define.
+sed -i 's/pool IMS_POOL/pool NO_SUCH/' "$C/imta.cnf"
+check_run "an undefined pool fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "the undefined pool is named with the channel's position" "$ERR" \
+	"channel \"ims-ms\" names pool \"NO_SUCH\", which job_controller.cnf does not define"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# A missing imta.cnf, and a missing configuration directory.
+rm "$C/imta.cnf"
+check_run "a missing imta.cnf fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "the missing file is named" "$ERR" "imta.cnf"
+check_run "an unknown verb is a usage error" 64 "$IMSIMTA" --config "$C" frobnicate
+finish

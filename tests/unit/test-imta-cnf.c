@@ -122,8 +122,8 @@ test_seed_bare_pool(void)
 	g_assert_null(cnf);
 	g_assert_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_UNKNOWN);
 	g_assert_cmpstr(error->message, ==,
-			"imta.cnf:5:64: unknown channel keyword \"SMTP_POOL\" (not a core keyword, "
-			"and no loaded plugin registers it)");
+			"imta.cnf:5:64: unknown channel keyword \"SMTP_POOL\" in channel "
+			"\"tcp_intranet\" (not a core keyword, and no loaded plugin registers it)");
 }
 
 /* The reference's example table, shaped like the shipped file. */
