@@ -23,6 +23,7 @@
 
 #include <glib.h>
 #include <imta/error.h>
+#include <imta/options.h>
 
 G_BEGIN_DECLS
 
@@ -48,6 +49,13 @@ ImtaTailor *imta_tailor_load(const char *config_dir, GStringChunk *names, GError
 /* The configuration directory a program should use: `cli_value` (from
  * --config) if set, else $IMTA_CONFIG, else the installed sysconfdir. */
 const char *imta_config_dir_choose(const char *cli_value);
+
+/* The option table (values stored in ImtaTailor), for dumps and man pages. */
+extern const ImtaOptionSpec imta_tailor_options[];
+extern const gsize imta_tailor_n_options;
+
+/* The resolved values as imta_tailor text, for `imsimta check --dump`. */
+void imta_tailor_dump(const ImtaTailor *tailor, GString *out);
 
 void imta_tailor_free(ImtaTailor *tailor);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaTailor, imta_tailor_free)
