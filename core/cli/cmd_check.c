@@ -86,6 +86,34 @@ check_pools(const ImtaConfig *config)
 	return problems;
 }
 
+static void
+print_warnings(const GPtrArray *warnings)
+{
+	for (guint i = 0; warnings != NULL && i < warnings->len; i++)
+		fprintf(stderr, "imsimta: warning: %s\n", (const char *)warnings->pdata[i]);
+}
+
+/* Deprecated options, repeated settings and refused plugins do not stop
+ * the MTA, but an administrator should hear about them. */
+static void
+print_all_warnings(const ImtaConfig *config)
+{
+	if (config->plugins != NULL) {
+		for (guint i = 0; i < config->plugins->modules->len; i++) {
+			const ImtaPluginModule *module = config->plugins->modules->pdata[i];
+
+			if (module->state == IMTA_PLUGIN_REFUSED)
+				fprintf(stderr, "imsimta: warning: %s\n", module->error);
+		}
+	}
+	if (config->dispatcher != NULL)
+		print_warnings(config->dispatcher->warnings);
+	if (config->job_controller != NULL)
+		print_warnings(config->job_controller->warnings);
+	if (config->options != NULL)
+		print_warnings(config->options->warnings);
+}
+
 int
 cli_check(const CliGlobal *global, int argc, char **argv)
 {
@@ -111,15 +139,8 @@ cli_check(const CliGlobal *global, int argc, char **argv)
 	for (guint i = 0; i < errors->len; i++)
 		fprintf(stderr, "imsimta: %s\n", (char *)errors->pdata[i]);
 	problems = errors->len;
-	if (config != NULL && config->plugins != NULL) {
-		for (guint i = 0; i < config->plugins->modules->len; i++) {
-			const ImtaPluginModule *module = config->plugins->modules->pdata[i];
-
-			if (module->state == IMTA_PLUGIN_REFUSED) {
-				fprintf(stderr, "imsimta: warning: %s\n", module->error);
-			}
-		}
-	}
+	if (config != NULL)
+		print_all_warnings(config);
 	if (config != NULL && config->cnf != NULL && config->job_controller != NULL)
 		problems += check_pools(config);
 	if (problems > 0) {
