@@ -29,7 +29,9 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 		fprintf(stderr, "imsimta %s: expected dispatcher or job_controller\n", verb);
 		return EXIT_USAGE;
 	}
-	fprintf(stderr, "imsimta %s: %s is not part of this release yet\n", verb,
-		argc == 2 ? argv[1] : "neither the dispatcher nor the job controller");
+	fprintf(stderr, "imsimta %s: %s not part of this release yet\n", verb,
+		argc == 2 ? (strcmp(argv[1], "dispatcher") == 0 ? "the dispatcher is" :
+			     "the job controller is")
+			  : "the dispatcher and the job controller are");
 	return EXIT_UNAVAILABLE;
 }

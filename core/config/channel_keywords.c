@@ -17,12 +17,14 @@
 #include "channel_keywords.h"
 
 #define OFF(field) G_STRUCT_OFFSET(ImtaChannel, field)
-#define FLAG(n, field, v, d) { n, CHANNEL_KW_FLAG, OFF(field), v, 0, 0, d }
-#define INT(n, field, lo, hi, d) { n, CHANNEL_KW_INT, OFF(field), 0, lo, hi, d }
-#define INT64(n, field, lo, hi, d) { n, CHANNEL_KW_INT64, OFF(field), 0, lo, hi, d }
-#define STR(n, field, d) { n, CHANNEL_KW_STRING, OFF(field), 0, 0, 0, d }
-#define BACKOFF(n, prio, d) { n, CHANNEL_KW_BACKOFF, 0, prio, 0, 0, d }
-#define NOTICES(n, prio, d) { n, CHANNEL_KW_NOTICES, 0, prio, 0, 0, d }
+#define FLAG(n, field, v, d) { n, CHANNEL_KW_FLAG, OFF(field), 0, v, 0, 0, d }
+#define FLAG2(n, field, field2, v, d) { n, CHANNEL_KW_FLAG, OFF(field), OFF(field2), v, 0, 0, d }
+#define IDENT(n, d) { n, CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, 0, d }
+#define INT(n, field, lo, hi, d) { n, CHANNEL_KW_INT, OFF(field), 0, 0, lo, hi, d }
+#define INT64(n, field, lo, hi, d) { n, CHANNEL_KW_INT64, OFF(field), 0, 0, lo, hi, d }
+#define STR(n, field, d) { n, CHANNEL_KW_STRING, OFF(field), 0, 0, 0, 0, d }
+#define BACKOFF(n, prio, d) { n, CHANNEL_KW_BACKOFF, 0, 0, prio, 0, 0, d }
+#define NOTICES(n, prio, d) { n, CHANNEL_KW_NOTICES, 0, 0, prio, 0, 0, d }
 
 /* Retry intervals may be listed up to this many times; the last repeats. */
 #define BACKOFF_MAX 32
@@ -60,21 +62,23 @@ static const ChannelKeywordSpec keywords[] = {
 	FLAG("nosaslserver", sasl_server, IMTA_SASL_NONE, "no SMTP AUTH (default)"),
 	FLAG("maysaslserver", sasl_server, IMTA_SASL_MAY, "offer SMTP AUTH"),
 	FLAG("mustsaslserver", sasl_server, IMTA_SASL_MUST, "require SMTP AUTH before mail is accepted"),
-	FLAG("notls", tls_server, IMTA_TLS_NONE, "no STARTTLS in either direction (default)"),
+	FLAG2("notls", tls_server, tls_client, IMTA_TLS_NONE, "no STARTTLS in either direction (default)"),
+	FLAG2("maytls", tls_server, tls_client, IMTA_TLS_MAY, "STARTTLS offered inbound and used outbound when offered"),
+	FLAG2("musttls", tls_server, tls_client, IMTA_TLS_MUST, "STARTTLS required in both directions"),
 	FLAG("notlsserver", tls_server, IMTA_TLS_NONE, "no STARTTLS offered"),
 	FLAG("maytlsserver", tls_server, IMTA_TLS_MAY, "offer STARTTLS"),
 	FLAG("musttlsserver", tls_server, IMTA_TLS_MUST, "require STARTTLS before mail is accepted"),
 	FLAG("notlsclient", tls_client, IMTA_TLS_NONE, "never use STARTTLS outbound"),
 	FLAG("maytlsclient", tls_client, IMTA_TLS_MAY, "use STARTTLS outbound when offered"),
 	FLAG("musttlsclient", tls_client, IMTA_TLS_MUST, "refuse to send without STARTTLS"),
-	{ "identnone", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "no IDENT lookups; log the client's address" },
-	{ "identnonelimited", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "no IDENT lookups, DNS name in Received: only" },
-	{ "identnonenumeric", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "no IDENT and no reverse DNS lookups" },
-	{ "identnonesymbolic", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "no IDENT lookups, reverse DNS only" },
-	{ "identtcp", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "IDENT lookups and reverse DNS" },
-	{ "identtcplimited", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "IDENT lookups, DNS name in Received: only" },
-	{ "identtcpnumeric", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "IDENT lookups, no reverse DNS" },
-	{ "identtcpsymbolic", CHANNEL_KW_FLAG, OFF(ident), 0, 0, 0, "IDENT lookups and reverse DNS, names only" },
+	IDENT("identnone", "no IDENT lookups; log the client's address"),
+	IDENT("identnonelimited", "no IDENT lookups, DNS name in Received: only"),
+	IDENT("identnonenumeric", "no IDENT and no reverse DNS lookups"),
+	IDENT("identnonesymbolic", "no IDENT lookups, reverse DNS only"),
+	IDENT("identtcp", "IDENT lookups and reverse DNS"),
+	IDENT("identtcplimited", "IDENT lookups, DNS name in Received: only"),
+	IDENT("identtcpnumeric", "IDENT lookups, no reverse DNS"),
+	IDENT("identtcpsymbolic", "IDENT lookups and reverse DNS, names only"),
 
 	/* Queueing, jobs and scheduling. */
 	INT("subdirs", subdirs, 0, 1000, "spread the queue over this many subdirectories"),
@@ -295,6 +299,8 @@ channel_keyword_apply(ImtaChannel *channel, const ChannelKeywordSpec *spec,
 			channel->ident = g_strdup(spec->name);
 		} else {
 			G_STRUCT_MEMBER(gint, channel, spec->offset) = spec->value;
+			if (spec->also != 0)
+				G_STRUCT_MEMBER(gint, channel, spec->also) = spec->value;
 		}
 		return TRUE;
 	case CHANNEL_KW_INT:

@@ -25,6 +25,7 @@ typedef struct {
 	const char *name;
 	ChannelKeywordKind kind;
 	gsize offset;
+	gsize also;          /* FLAG: a second field set to the same value (0: none) */
 	gint value;
 	gint64 min, max;
 	const char *doc;

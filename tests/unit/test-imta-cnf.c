@@ -431,6 +431,31 @@ test_plugin_keyword_arguments(void)
 }
 
 static void
+test_tls_directions(void)
+{
+	static const struct { const char *keywords; ImtaTlsMode server, client; } rows[] = {
+		{ "", IMTA_TLS_NONE, IMTA_TLS_NONE },
+		{ "maytls", IMTA_TLS_MAY, IMTA_TLS_MAY },
+		{ "musttls", IMTA_TLS_MUST, IMTA_TLS_MUST },
+		{ "musttls notls", IMTA_TLS_NONE, IMTA_TLS_NONE },
+		{ "maytlsserver", IMTA_TLS_MAY, IMTA_TLS_NONE },
+		{ "musttlsclient maytlsserver", IMTA_TLS_MAY, IMTA_TLS_MUST },
+		{ "maytls musttlsserver notlsclient", IMTA_TLS_MUST, IMTA_TLS_NONE },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
+		g_autofree char *text = g_strdup_printf("\nl\nlocalhost\n\nx %s\nx-daemon\n",
+							rows[i].keywords);
+		g_autoptr(ImtaCnf) cnf = parse_ok(text, NULL);
+		const ImtaChannel *x = imta_cnf_channel_by_name(cnf, "x");
+
+		g_test_message("tls keywords \"%s\"", rows[i].keywords);
+		g_assert_cmpint(x->tls_server, ==, rows[i].server);
+		g_assert_cmpint(x->tls_client, ==, rows[i].client);
+	}
+}
+
+static void
 test_core_keywords_listed(void)
 {
 	const char *const *names = imta_cnf_core_keywords();
@@ -457,6 +482,7 @@ main(int argc, char **argv)
 	g_test_add_func("/imta-cnf/duplicate-channel", test_duplicate_channel_names_both);
 	g_test_add_func("/imta-cnf/unknown-keyword-without-registry", test_unknown_keyword_without_registry);
 	g_test_add_func("/imta-cnf/plugin-keyword-arguments", test_plugin_keyword_arguments);
+	g_test_add_func("/imta-cnf/tls-directions", test_tls_directions);
 	g_test_add_func("/imta-cnf/core-keywords", test_core_keywords_listed);
 	return g_test_run();
 }
