@@ -15,9 +15,11 @@ ok $status "make install into a staging directory"
 pc=$(find "$dest" -name imta-plugin.pc | head -1)
 [ -n "$pc" ]
 ok $? "the pkg-config file is installed"
+# A staged .pc file names the final prefix; point it at the staged copy.
+prefix=$(sed -n 's/^prefix=//p' "$pc")
+sed -i "s|^prefix=.*|prefix=$dest$prefix|" "$pc"
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH=$(dirname "$pc")
-export PKG_CONFIG_SYSROOT_DIR="$dest"
 header="$(pkg-config --variable=includedir imta-plugin)/imta/plugin.h"
 [ -f "$header" ]
 ok $? "the plugin header is installed where pkg-config says ($header)"
@@ -34,7 +36,7 @@ ok $? "the example builds without warnings"
 install -m 644 "$T/example/hello.so" "$T/plugins/hello.so"
 check_run "plugin-list runs with the new plugin" 0 "$IMSIMTA" --config "$C" plugin-list
 check_grep "the new plugin is listed with its keyword" "$OUT" "  keywords:    hello"
-check_grep "the new plugin is not yet bound" "$OUT" "  path:        $T/plugins/hello.so"
+check_grep "the new plugin is listed with its path" "$OUT" "  path:        $T/plugins/hello.so"
 
 printf '\nhello\nhello-daemon\n' >>"$C/imta.cnf"
 "$IMSIMTA" --config "$C" plugin-list --json >"$OUT" 2>"$ERR"
