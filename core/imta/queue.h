@@ -1,0 +1,180 @@
+/*
+ * queue.h - durable channel queues.
+ *
+ * Layout.  One directory per channel under the queue root (IMTA_QUEUE),
+ * named like the channel; with `subdirs N` the channel's files are spread
+ * over subdirectories 000 ... N-1.  A queue file is named
+ *
+ *	<AA><unique>.<TT>      e.g. ZZ0SJX2K5A1B3C9F.00
+ *
+ * AA counts delivery attempts so far in complemented base 36 (ZZ = never
+ * tried, ZY = once, ... saturating at 00); the file is renamed after every
+ * attempt, so the job controller can read untried files first.  <unique>
+ * is 16 characters of [0-9A-Z], unique across the queue, and is the
+ * message's queue id (the AA prefix changes; the id does not).  TT is "00",
+ * or "HELD" for a message held by the administrator.  Temporary files live
+ * in the queue root and start with '$'; nothing else may be stored there.
+ *
+ * File format (imta-queue(5)).  A text envelope, a blank line, the message
+ * content (exactly `size` bytes, LF line ends), then an append-only trailer
+ * of outcome records:
+ *
+ *	IMTAQ1
+ *	id 0SJX2K5A1B3C9FQW
+ *	created 1795000000
+ *	source tcp_local
+ *	channel ims-ms
+ *	host example.com             destination host, for per-host scheduling
+ *	priority normal
+ *	from ann@example.org         the return path, xtext ("" = <>)
+ *	envid xtext                  optional
+ *	ret hdrs                     optional
+ *	rcpt <notify> <orcpt|-> <address>     one per recipient, fields xtext
+ *	size 1234
+ *	(blank line)
+ *	...content...
+ *	A <time> <attempt> <next-attempt-time> <xtext reason>
+ *	R <time> <index> <D|F|Q> <xtext diagnostic>
+ *
+ * An "R" record gives a recipient's outcome (Delivered, Failed, or Queued
+ * for retry); the last record for an index wins.  "A" closes an attempt.
+ * A torn last line (crash mid-append) is ignored.  All fields are xtext
+ * (RFC 3461: '+' and bytes outside 0x21..0x7e written as +XX), so a field
+ * never holds a space or a newline.
+ *
+ * Durability.  Enqueue writes a temporary file, makes it durable, renames
+ * it into place and makes the rename durable before imta_enqueue_commit()
+ * returns; only then may a slave answer 250.  Concurrent commits in one
+ * process share their syncs (group commit): one committer thread syncs the
+ * file system once for every batch of files that arrived meanwhile.
+ * Outcome records are appended and synced before the job controller hears
+ * of them; a message whose recipients are all final is unlinked.
+ */
+#ifndef IMTA_QUEUE_H
+#define IMTA_QUEUE_H
+
+#include <glib.h>
+#include <imta/error.h>
+#include <imta/channel.h>
+#include <imta/imta_cnf.h>
+#include <imta/job.h>
+
+G_BEGIN_DECLS
+
+#define IMTA_QUEUE_ERROR (imta_queue_error_quark())
+GQuark imta_queue_error_quark(void);
+
+typedef enum {
+	IMTA_QUEUE_ERROR_IO,        /* a file system call failed (ENOSPC...) */
+	IMTA_QUEUE_ERROR_FORMAT,    /* a queue file is malformed */
+	IMTA_QUEUE_ERROR_NOT_FOUND, /* no such queue file */
+	IMTA_QUEUE_ERROR_LIMIT,     /* a size or count limit */
+} ImtaQueueErrorCode;
+
+#define IMTA_QUEUE_ID_LENGTH 16
+
+typedef struct _ImtaQueue ImtaQueue;
+
+/* Open the queue rooted at `root` for channels of `cnf` (which must
+ * outlive the queue).  Creates the root and channel directories on demand.
+ * `notify_socket` is the job controller's notice socket (NULL: none). */
+ImtaQueue *imta_queue_open(const char *root, const ImtaCnf *cnf, const char *notify_socket,
+			   GError **error);
+void imta_queue_close(ImtaQueue *queue);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaQueue, imta_queue_close)
+
+const char *imta_queue_root(const ImtaQueue *queue);
+
+/* Remove temporary files left by processes that died (their pid no longer
+ * runs, or older than a day).  Returns how many were removed. */
+guint imta_queue_clean_stale(ImtaQueue *queue, GError **error);
+
+/* ---- enqueue -------------------------------------------------------- */
+
+typedef struct _ImtaEnqueue ImtaEnqueue;
+
+ImtaEnqueue *imta_enqueue_new(ImtaQueue *queue, const char *source_channel,
+			      const char *return_path);
+void imta_enqueue_set_envid(ImtaEnqueue *enq, const char *envid);
+void imta_enqueue_set_ret(ImtaEnqueue *enq, ImtaRet ret);
+void imta_enqueue_set_priority(ImtaEnqueue *enq, ImtaPriority priority);
+
+/* A recipient, already rewritten, for `channel`. */
+gboolean imta_enqueue_add_recipient(ImtaEnqueue *enq, const ImtaChannel *channel,
+				    const char *address, const char *orcpt, guint notify,
+				    GError **error);
+
+/* Message content, in any number of pieces; spooled to disk, so memory
+ * stays bounded whatever the size. */
+gboolean imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error);
+
+/* Write one queue file per destination channel (more with single,
+ * single_sys or addrsperfile), make them durable, notify the job
+ * controller.  TRUE means every file is on disk: acknowledge now. */
+gboolean imta_enqueue_commit(ImtaEnqueue *enq, GError **error);
+
+/* The queue file names committed (relative to the queue root, e.g.
+ * "ims-ms/003/ZZ0SJX2K5A1B3C9F.00"); valid until the enqueue is freed. */
+const char *const *imta_enqueue_files(const ImtaEnqueue *enq);
+
+/* Free; an uncommitted enqueue leaves nothing behind. */
+void imta_enqueue_free(ImtaEnqueue *enq);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaEnqueue, imta_enqueue_free)
+
+/* ---- queue files ---------------------------------------------------- */
+
+typedef struct {
+	char *path;            /* relative to the queue root */
+	char *id;              /* the 16-character queue id */
+	char *channel;
+	char *source;
+	char *host;
+	ImtaPriority priority;
+	gint64 created;
+	guint attempts;        /* from the AA prefix */
+	gint64 next_attempt;   /* 0 = now */
+	char *last_error;      /* reason of the last "A" record, or NULL */
+	gboolean held;
+	goffset content_offset, content_size;
+	ImtaMessage *message;  /* envelope, recipients with their outcomes, content */
+} ImtaQueueEntry;
+
+/* Read a queue file (path relative to the root). */
+ImtaQueueEntry *imta_queue_entry_read(ImtaQueue *queue, const char *path, GError **error);
+
+/* Record the outcomes the master reported in entry->message's recipients
+ * (DELIVERED and FAILED are final; RETRY and NONE are retried):
+ *   - every recipient final: the file is unlinked;
+ *   - otherwise: the records are appended and synced, the file is renamed
+ *     to the next attempt count, and next_attempt is set to now + `delay`.
+ * entry->path is updated.  Durable when it returns TRUE. */
+gboolean imta_queue_entry_record(ImtaQueue *queue, ImtaQueueEntry *entry, gint64 delay,
+				 const char *reason, GError **error);
+
+/* Administrator actions; entry->path is updated. */
+gboolean imta_queue_entry_hold(ImtaQueue *queue, ImtaQueueEntry *entry, GError **error);
+gboolean imta_queue_entry_release(ImtaQueue *queue, ImtaQueueEntry *entry, GError **error);
+gboolean imta_queue_entry_delete(ImtaQueue *queue, ImtaQueueEntry *entry, GError **error);
+
+void imta_queue_entry_free(ImtaQueueEntry *entry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaQueueEntry, imta_queue_entry_free)
+
+/* ---- names ------------------------------------------------------------ */
+
+/* "ZZ", "ZY", ... for an attempt count. */
+void imta_queue_attempt_prefix(guint attempts, char prefix[3]);
+/* Parse a queue file name; FALSE for anything else (temporary files,
+ * strays).  id_r: IMTA_QUEUE_ID_LENGTH + 1 bytes. */
+gboolean imta_queue_parse_name(const char *name, guint *attempts_r, char *id_r, gboolean *held_r);
+
+/* Visit every queue file of `channel` (untried "ZZ" files first when
+ * untried_first), calling fn(relative path, attempts, user_data); stops
+ * when fn returns FALSE. */
+typedef gboolean (*ImtaQueueVisit)(const char *path, guint attempts, gboolean held,
+				   gpointer user_data);
+gboolean imta_queue_scan_channel(ImtaQueue *queue, const char *channel, gboolean untried_first,
+				 ImtaQueueVisit fn, gpointer user_data, GError **error);
+
+G_END_DECLS
+
+#endif
