@@ -14,7 +14,11 @@
  * cache.
  *
  * Entries are immutable and reference counted; a lookup returns a new
- * reference that the caller releases with imta_dir_entry_unref().
+ * reference that the caller releases with imta_dir_entry_unref().  Their
+ * GStrv fields are never NULL (an empty vector when the attribute is
+ * absent).  NOT_FOUND may come with an error that explains a permanent
+ * failure (a malformed URL, a group over its limit); TEMPFAIL always
+ * comes with one.
  * An ImtaDirectory is safe to use from several threads at once.
  */
 #ifndef IMTA_DIRECTORY_H
@@ -110,11 +114,16 @@ ImtaDirectory *imta_directory_open_ldif(const char *path, const ImtaDirectoryOpt
 /* The entry (user or group) whose mail, mailAlternateAddress or
  * mailEquivalentAddress equals `address` (case-insensitive), searched under
  * the address's domain; a "@domain" alternate address catches every local
- * part of that domain when no exact entry exists. */
+ * part of that domain when no exact entry exists.  A domain alias also
+ * tries the same local part in the canonical domain.  When several entries
+ * claim the address and setting aside deleted and uid-less ones does not
+ * leave exactly one, the answer is TEMPFAIL with
+ * IMTA_DIRECTORY_ERROR_AMBIGUOUS (mail waits until the data is fixed). */
 ImtaDirStatus imta_directory_lookup_address(ImtaDirectory *dir, const char *address,
 					    ImtaDirEntry **entry_r, GError **error);
 
-/* The entry with this DN. */
+/* The mail user or group with this DN (case and spaces after commas do
+ * not matter). */
 ImtaDirStatus imta_directory_lookup_dn(ImtaDirectory *dir, const char *dn,
 				       ImtaDirEntry **entry_r, GError **error);
 
@@ -129,18 +138,27 @@ ImtaDirStatus imta_directory_domain_is_local(ImtaDirectory *dir, const char *dom
 
 /* Entries matching an LDAP URL ("ldap:///base?attrs?scope?filter"), as a
  * dynamic group's memberURL does; *entries_r gets a GPtrArray of new
- * references (free with g_ptr_array_unref). */
+ * references (free with g_ptr_array_unref), only on FOUND.  Only mail users
+ * and groups are returned.  A malformed URL or filter is NOT_FOUND with an
+ * IMTA_DIRECTORY_ERROR_DATA error. */
 ImtaDirStatus imta_directory_search_url(ImtaDirectory *dir, const char *url,
 					GPtrArray **entries_r, GError **error);
 
 /* Expand a group into member addresses: rfc822 members, member DNs
  * (their `mail`), and memberURL results; nested groups expand recursively
- * with loop protection; at most `limit` addresses (more is an error). */
+ * with loop protection; at most `limit` addresses (0: no limit).  FOUND
+ * with the addresses (possibly none), each once, in that order; NOT_FOUND
+ * with an IMTA_DIRECTORY_ERROR_DATA error when the limit is exceeded, a
+ * memberURL is malformed or groups nest more than 32 deep; TEMPFAIL when
+ * any part could not be read. */
 ImtaDirStatus imta_directory_expand_group(ImtaDirectory *dir, const ImtaDirEntry *group,
 					  guint limit, GPtrArray **addresses_r, GError **error);
 
 /* Check a password for the user with this address or uid.  FOUND = good,
- * NOT_FOUND = bad password or no such user. */
+ * NOT_FOUND = bad password or no such user.  Only users whose status is
+ * active or overquota log in; an empty password never does.  The cache is
+ * bypassed.  An unusable stored password (unknown scheme) is NOT_FOUND
+ * with an error that never contains the password. */
 ImtaDirStatus imta_directory_authenticate(ImtaDirectory *dir, const char *user,
 					  const char *password, GError **error);
 

@@ -30,8 +30,12 @@ make -C "$T/example" >"$T/example.log" 2>&1
 status=$?
 [ $status -ne 0 ] && sed 's/^/# /' "$T/example.log"
 ok $status "the example plugin builds out of tree with pkg-config alone"
-! grep -q 'warning:' "$T/example.log"
-ok $? "the example builds without warnings"
+if grep -q 'warning:' "$T/example.log"; then
+	sed 's/^/# /' "$T/example.log"
+	ok 1 "the example builds without warnings"
+else
+	ok 0 "the example builds without warnings"
+fi
 
 install -m 644 "$T/example/hello.so" "$T/plugins/hello.so"
 check_run "plugin-list runs with the new plugin" 0 "$IMSIMTA" --config "$C" plugin-list

@@ -353,7 +353,7 @@ test_shipped(void)
 	t = imta_tailor_load(conf, NULL, &error);
 	g_assert_no_error(error);
 	queue = g_build_filename(canonical_top, "var", "queue", NULL);
-	plugins = g_build_filename(canonical_top, "var", "plugins", NULL);
+	plugins = g_build_filename(canonical_top, "var", "install", "lib", "imta", "plugins", NULL);
 	directory = g_strconcat("ldif:", canonical_top, "/conf/directory.ldif", NULL);
 	g_assert_cmpstr(t->queue_dir, ==, queue);
 	g_assert_cmpstr(t->plugin_dir, ==, plugins);
