@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include <imta/config.h>
+#include <imta/rewrite.h>
 
 typedef struct {
 	guint flags;
@@ -72,6 +73,11 @@ config_load_cnf(ImtaConfig *config, ConfigLoad *load)
 	config->cnf = imta_cnf_load(path, config->plugins, &error);
 	if (config->cnf == NULL)
 		return config_fail(load, error);
+	/* A malformed template would otherwise surface only when some address
+	 * first reaches its rule. */
+	if (!imta_rewrite_check_rules(config->cnf, &error) && !config_fail(load, error))
+		return FALSE;
+	error = NULL;
 	if (config->plugins != NULL && !imta_cnf_bind_plugins(config->cnf, config->plugins, &error))
 		return config_fail(load, error);
 	return TRUE;

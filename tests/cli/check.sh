@@ -4,7 +4,7 @@
 # file's errors are reported in one run.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 22
+plan 24
 
 check_run "the default configuration is valid" 0 "$IMSIMTA" --config "$C" check
 check_grep "check summarises what it read" "$OUT" "configuration valid:"
@@ -24,6 +24,14 @@ line=$(grep -n '! here$' "$C/imta.cnf" | cut -d: -f1)
 check_run "a malformed imta.cnf fails check with exit 78" 78 "$IMSIMTA" --config "$C" check
 check_grep "the imta.cnf error names line and column" "$ERR" \
 	"imsimta: $C/imta.cnf:$line:42: expected the end of the rewrite rule"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# A template with an unknown control sequence is caught before any address
+# reaches it.
+sed -i 's/^bitbucket.example.com  \$U%\$D@bitbucket-daemon$/bitbucket.example.com  $U%$D$K@bitbucket-daemon/' "$C/imta.cnf"
+line=$(grep -n '^bitbucket.example.com' "$C/imta.cnf" | cut -d: -f1)
+check_run "a malformed rewrite template fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "the template error names its line" "$ERR" "imsimta: $C/imta.cnf:$line:"
 rm -rf "$C" && cp -r "$T/good" "$C"
 
 # Errors in several files are all reported in one run.
