@@ -38,7 +38,10 @@
 G_BEGIN_DECLS
 
 #define IMTA_MAPPING_MAX_DEPTH 8     /* nested $|table;...| calls */
-#define IMTA_MAPPING_MAX_STEPS 1000  /* entries tried in one apply() */
+/* Matching entries and nested calls in one apply() (a $C, $L or $R scan
+ * goes on after a match; entries that do not match are not counted, so
+ * long tables are fine). */
+#define IMTA_MAPPING_MAX_STEPS 1000
 #define IMTA_MAPPING_MAX_PATTERN 1024
 #define IMTA_MAPPING_MAX_TEMPLATE 1024
 
@@ -69,6 +72,7 @@ typedef struct {
 	char *from;         /* $J argument */
 	char *sender;       /* $K argument */
 	char *log_text;     /* $< / $> argument */
+	char *log_deny_text; /* $> argument (log_text holds the $< one when both are set) */
 } ImtaMappingResult;
 
 /* Load a mappings file.  Errors give file:line:column and what was expected
@@ -97,7 +101,9 @@ gboolean imta_mappings_apply_named(const ImtaMappings *mappings, const char *nam
 				   const char *input, ImtaMappingResult *result_r);
 
 /* Match one pattern against a string (what `imsimta test -match` shows);
- * returns the wildcard captures (NULL-terminated) or NULL on no match. */
+ * returns the wildcard captures (NULL-terminated) or NULL on no match
+ * (an invalid pattern, or one longer than IMTA_MAPPING_MAX_PATTERN, never
+ * matches). */
 GStrv imta_mapping_match_pattern(const char *pattern, const char *input);
 
 void imta_mapping_result_clear(ImtaMappingResult *result);
