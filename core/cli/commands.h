@@ -9,11 +9,14 @@
 
 #include <glib.h>
 #include <imta/config.h>
+#include <imta/jc_client.h>
 
 #define EXIT_USAGE 64        /* EX_USAGE */
 #define EXIT_DATAERR 65      /* EX_DATAERR: an address did not route */
 #define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE */
 #define EXIT_SOFTWARE 70     /* EX_SOFTWARE */
+#define EXIT_IOERR 74        /* EX_IOERR: a queue file could not be changed */
+#define EXIT_TEMPFAIL 75     /* EX_TEMPFAIL: try again later */
 #define EXIT_CONFIG 78       /* EX_CONFIG: the configuration is invalid */
 
 typedef struct {
@@ -34,5 +37,14 @@ int cli_plugin_list(const CliGlobal *global, int argc, char **argv);
 int cli_test(const CliGlobal *global, int argc, char **argv);
 int cli_check(const CliGlobal *global, int argc, char **argv);
 int cli_service(const CliGlobal *global, int argc, char **argv);
+int cli_qm(const CliGlobal *global, int argc, char **argv);
+int cli_counters(const CliGlobal *global, int argc, char **argv);
+int cli_state(const CliGlobal *global, int argc, char **argv);
+int cli_submit(const CliGlobal *global, int argc, char **argv);
+int cli_enqueue(const CliGlobal *global, int argc, char **argv);
+
+/* Connect to the running job controller as an administrator; prints why
+ * not (exit 69 in *exit_r) and returns NULL when none answers. */
+ImtaJcClient *cli_jc_connect(const ImtaConfig *config, const char *verb, int *exit_r);
 
 #endif

@@ -27,6 +27,12 @@ static const CliVerbRow verbs[] = {
 	{ "restart", cli_service, "restart dispatcher or job_controller" },
 	{ "start-msg", cli_service, "same as start" },
 	{ "stop-msg", cli_service, "same as stop" },
+	{ "qm", cli_qm, "the queue manager: list, read, hold, release, delete queued messages" },
+	{ "enqueue", cli_enqueue, "queue a message from standard input for the given addresses" },
+	{ "submit", cli_submit, "have the job controller deliver a channel's queue now" },
+	{ "counters", cli_counters, "per-channel message counts since the job controller started" },
+	{ "cache", cli_state, "the job controller's state (-view) or a queue rescan (-sync)" },
+	{ "state", cli_state, "the job controller's state: jobs per pool, messages tracked" },
 };
 
 static void

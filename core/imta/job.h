@@ -17,6 +17,10 @@
  * the job (the job controller's queue, or a test): the job is a thin
  * interface over an ImtaMasterJobSource.
  *
+ * A message handed to a plugin carries only the recipients still
+ * pending: those delivered or failed in an earlier attempt are left out,
+ * so a plugin never delivers twice to a recipient the queue recorded.
+ *
  * Messages are owned by the job; a plugin must not keep one after
  * finish().  One job is used by one thread at a time.
  */

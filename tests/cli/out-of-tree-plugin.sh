@@ -26,11 +26,12 @@ ok $? "the plugin header is installed where pkg-config says ($header)"
 
 cp -r "$abs_top_srcdir/docs/plugin-example" "$T/example"
 chmod -R u+w "$T/example"
-make -C "$T/example" >"$T/example.log" 2>&1
+# A fresh make, outside the jobserver of the make running this test.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$T/example" >"$T/example.log" 2>&1
 status=$?
 [ $status -ne 0 ] && sed 's/^/# /' "$T/example.log"
 ok $status "the example plugin builds out of tree with pkg-config alone"
-if grep -q 'warning:' "$T/example.log"; then
+if grep -v '^make' "$T/example.log" | grep -q 'warning:'; then
 	sed 's/^/# /' "$T/example.log"
 	ok 1 "the example builds without warnings"
 else

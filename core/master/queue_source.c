@@ -1,0 +1,594 @@
+/*
+ * queue_source.c - what a channel's master job delivers from: queue files
+ * the job controller hands out, read and recorded through the queue store.
+ *
+ * The order in finish() is the crash-safety contract: outcomes are made
+ * durable in the queue file first, and only then is the controller told
+ * (DONE).  A crash in between leaves a file whose delivered recipients are
+ * already recorded, so nothing is delivered twice because of it; a crash
+ * after delivery but before the record is durable is the one window in
+ * which a recipient can get a message twice.
+ */
+#include "config.h"
+
+#include <string.h>
+#include <glib.h>
+
+#include <imta/imta.h>
+#include <imta/xtext.h>
+#include <imta/queue.h>
+#include <imta/jc_client.h>
+#include "queue_source.h"
+
+struct _MasterSource {
+	const ImtaConfig *config;
+	const ImtaChannel *channel;
+	ImtaQueue *queue;
+	ImtaJcClient *jc;
+	ImtaMasterJob *job;
+	volatile sig_atomic_t *stop;
+	volatile sig_atomic_t *reopen;
+	GHashTable *deliveries;     /* ImtaMessage * -> MasterDelivery *, owned */
+	gboolean disconnected;
+	guint finished;
+};
+
+/* ---- decisions ------------------------------------------------------ */
+
+gint64
+master_notices_unit(gint64 return_units)
+{
+	return return_units == 1 ? 3600 : 86400;
+}
+
+gboolean
+master_notices_expired(gint64 created, gint64 now, const gint *ages, guint n_ages,
+		       gint64 return_units)
+{
+	gint64 last;
+
+	if (n_ages == 0 || ages[n_ages - 1] <= 0)
+		return FALSE;
+	last = (gint64)ages[n_ages - 1] * master_notices_unit(return_units);
+	return now - created >= last;
+}
+
+gint64
+master_retry_delay(const ImtaChannel *channel, ImtaPriority priority, guint attempts)
+{
+	/* Attempt numbers count from 1 for the first failure; the count in
+	 * the file name saturates long before guint wraps. */
+	return imta_channel_backoff(channel, priority, MIN(attempts, G_MAXUINT - 1) + 1);
+}
+
+static gboolean
+master_outcome_final(ImtaOutcome outcome)
+{
+	return outcome == IMTA_OUTCOME_DELIVERED || outcome == IMTA_OUTCOME_FAILED;
+}
+
+guint
+master_expire_pending(ImtaMasterJob *job, ImtaMessage *msg)
+{
+	guint n = imta_message_recipient_count(msg);
+	guint changed = 0;
+
+	for (guint i = 0; i < n; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+		g_autofree char *diagnostic = NULL;
+
+		if (master_outcome_final(rcpt->outcome))
+			continue;
+		if (rcpt->diagnostic != NULL && rcpt->diagnostic[0] != '\0')
+			diagnostic = g_strdup_printf("%s; last error: %s", MASTER_EXPIRED_DIAGNOSTIC,
+						     rcpt->diagnostic);
+		else
+			diagnostic = g_strdup(MASTER_EXPIRED_DIAGNOSTIC);
+		imta_master_job_report(job, msg, i, IMTA_OUTCOME_FAILED, diagnostic);
+		changed++;
+	}
+	return changed;
+}
+
+void
+master_count_outcomes(const ImtaMessage *msg, guint *delivered_r, guint *failed_r, guint *retry_r)
+{
+	guint n = imta_message_recipient_count(msg);
+
+	*delivered_r = *failed_r = *retry_r = 0;
+	for (guint i = 0; i < n; i++) {
+		switch (imta_message_recipient(msg, i)->outcome) {
+		case IMTA_OUTCOME_DELIVERED:
+			(*delivered_r)++;
+			break;
+		case IMTA_OUTCOME_FAILED:
+			(*failed_r)++;
+			break;
+		case IMTA_OUTCOME_RETRY:
+		case IMTA_OUTCOME_NONE:
+			(*retry_r)++;
+			break;
+		}
+	}
+}
+
+char *
+master_done_line(const char *path, const char *new_path, guint delivered, guint failed,
+		 guint retry, gint64 next_attempt)
+{
+	g_autofree char *xpath = imta_xtext_encode(path, -1);
+	g_autofree char *xnew = new_path != NULL ? imta_xtext_encode(new_path, -1) : g_strdup("-");
+
+	return g_strdup_printf("DONE %s %s %u %u %u %" G_GINT64_FORMAT, xpath, xnew, delivered,
+			       failed, retry, new_path != NULL ? next_attempt : 0);
+}
+
+/* A path the controller may hand out: relative, no empty, "." or ".."
+ * component, and its last component a queue file name. */
+static gboolean
+master_path_acceptable(const char *path)
+{
+	g_auto(GStrv) parts = NULL;
+	char id[IMTA_QUEUE_ID_LENGTH + 1];
+	guint attempts, n;
+	gboolean held;
+
+	if (path[0] == '\0' || path[0] == '/' || strlen(path) > IMTA_JC_MAX_LINE)
+		return FALSE;
+	parts = g_strsplit(path, "/", -1);
+	n = g_strv_length(parts);
+	for (guint i = 0; i < n; i++)
+		if (parts[i][0] == '\0' || strcmp(parts[i], ".") == 0 ||
+		    strcmp(parts[i], "..") == 0)
+			return FALSE;
+	return n >= 2 && imta_queue_parse_name(parts[n - 1], &attempts, id, &held);
+}
+
+gboolean
+master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, GError **error)
+{
+	g_autofree char *path = NULL;
+
+	*path_r = NULL;
+	if (strcmp(line, "EXIT") == 0) {
+		*reply_r = MASTER_REPLY_EXIT;
+		return TRUE;
+	}
+	if (!g_str_has_prefix(line, "MSG ") || strchr(line + 4, ' ') != NULL) {
+		g_set_error(error, IMTA_JC_ERROR, IMTA_JC_ERROR_PROTOCOL,
+			    "expected \"MSG <path>\" or \"EXIT\" from the job controller, got \"%s\"",
+			    line);
+		return FALSE;
+	}
+	path = imta_xtext_decode(line + 4, -1, NULL, NULL);
+	if (path == NULL || !master_path_acceptable(path)) {
+		g_set_error(error, IMTA_JC_ERROR, IMTA_JC_ERROR_PROTOCOL,
+			    "the job controller handed out an invalid queue path \"%s\"", line + 4);
+		return FALSE;
+	}
+	*reply_r = MASTER_REPLY_MSG;
+	*path_r = g_steal_pointer(&path);
+	return TRUE;
+}
+
+char
+master_outcome_code(ImtaOutcome outcome)
+{
+	switch (outcome) {
+	case IMTA_OUTCOME_DELIVERED:
+		return 'D';
+	case IMTA_OUTCOME_FAILED:
+		return 'R';
+	case IMTA_OUTCOME_RETRY:
+	case IMTA_OUTCOME_NONE:
+		break;
+	}
+	return 'Q';
+}
+
+gint64
+master_blocks(goffset size, gint64 block_size)
+{
+	if (block_size <= 0)
+		block_size = 1024;
+	if (size <= 0)
+		return 0;
+	return (size - 1) / block_size + 1;
+}
+
+/* ---- the source ----------------------------------------------------- */
+
+/* A message handed to the plugin: the pending recipients of a queue
+ * entry, with map[i] the entry's index of the plugin's recipient i. */
+typedef struct {
+	ImtaQueueEntry *entry;
+	ImtaMessage *msg;
+	GArray *map;            /* guint */
+} MasterDelivery;
+
+static void
+master_delivery_free(gpointer data)
+{
+	MasterDelivery *delivery = data;
+
+	imta_queue_entry_free(delivery->entry);
+	imta_message_free(delivery->msg);
+	g_array_unref(delivery->map);
+	g_free(delivery);
+}
+
+MasterSource *
+master_source_new(const ImtaConfig *config, const ImtaChannel *channel, ImtaQueue *queue,
+		  ImtaJcClient *jc, volatile sig_atomic_t *stop, volatile sig_atomic_t *reopen)
+{
+	MasterSource *source = g_new0(MasterSource, 1);
+
+	source->config = config;
+	source->channel = channel;
+	source->queue = queue;
+	source->jc = jc;
+	source->stop = stop;
+	source->reopen = reopen;
+	source->deliveries = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+						   master_delivery_free);
+	return source;
+}
+
+void
+master_source_set_job(MasterSource *source, ImtaMasterJob *job)
+{
+	source->job = job;
+}
+
+gboolean
+master_source_disconnected(const MasterSource *source)
+{
+	return source->disconnected;
+}
+
+guint
+master_source_finished(const MasterSource *source)
+{
+	return source->finished;
+}
+
+static gint64
+master_now(void)
+{
+	return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* Tell the controller a message is done.  A lost connection is noted and
+ * is not an error: the queue file already says everything. */
+static void
+master_send_done(MasterSource *source, const char *path, const char *new_path, guint delivered,
+		 guint failed, guint retry, gint64 next_attempt)
+{
+	g_autofree char *line = master_done_line(path, new_path, delivered, failed, retry,
+						 next_attempt);
+	g_autofree char *reply = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (source->disconnected)
+		return;
+	reply = imta_jc_client_request(source->jc, line, &error);
+	if (reply == NULL) {
+		if (g_error_matches(error, IMTA_JC_ERROR, IMTA_JC_ERROR_REFUSED)) {
+			imta_log(IMTA_LOG_WARNING, "%s: DONE %s: %s", source->channel->name, path,
+				 error->message);
+			return;
+		}
+		imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost after %s: %s",
+			 source->channel->name, path, error->message);
+		source->disconnected = TRUE;
+		return;
+	}
+	if (strcmp(reply, "OK") != 0 && !g_str_has_prefix(reply, "OK "))
+		imta_log(IMTA_LOG_WARNING, "%s: unexpected reply to DONE %s: \"%s\"",
+			 source->channel->name, path, reply);
+}
+
+/* Only recipients still pending go to the plugin: one delivered or failed
+ * in an earlier attempt is never handed out again, whatever the plugin
+ * does with what it gets. */
+static MasterDelivery *
+master_delivery_new(const MasterSource *source, ImtaQueueEntry *entry)
+{
+	MasterDelivery *delivery = g_new0(MasterDelivery, 1);
+	const ImtaMessage *whole = entry->message;
+	g_autofree char *content = g_build_filename(imta_queue_root(source->queue), entry->path,
+						    NULL);
+	guint n = imta_message_recipient_count(whole);
+
+	delivery->entry = entry;
+	delivery->msg = imta_message_new(entry->id, imta_message_return_path(whole));
+	delivery->map = g_array_new(FALSE, FALSE, sizeof(guint));
+	imta_message_set_envid(delivery->msg, imta_message_envid(whole));
+	imta_message_set_ret(delivery->msg, imta_message_ret(whole));
+	imta_message_set_content_file(delivery->msg, content, entry->content_offset,
+				      entry->content_size);
+	for (guint i = 0; i < n; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(whole, i);
+
+		if (master_outcome_final(rcpt->outcome))
+			continue;
+		imta_message_add_recipient(delivery->msg, rcpt->address, rcpt->orcpt, rcpt->notify);
+		g_array_append_val(delivery->map, i);
+	}
+	return delivery;
+}
+
+/* Read the file the controller handed out; a file we cannot deliver from
+ * is reported back here and NULL returned, so the caller asks again. */
+static ImtaQueueEntry *
+master_open_entry(MasterSource *source, const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(ImtaQueueEntry) entry = imta_queue_entry_read(source->queue, path, &error);
+	const char *name = source->channel->name;
+	gint64 delay = master_retry_delay(source->channel, IMTA_PRIORITY_NORMAL, 0);
+
+	if (entry == NULL) {
+		if (g_error_matches(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_NOT_FOUND)) {
+			/* Delivered by an earlier job, deleted or held by the
+			 * administrator meanwhile: nothing left to do. */
+			imta_log(IMTA_LOG_INFO, "%s: %s is gone: %s", name, path, error->message);
+			master_send_done(source, path, NULL, 0, 0, 0, 0);
+			return NULL;
+		}
+		/* Malformed or unreadable: keep it for the administrator (imsimta
+		 * qm read/delete) and look again after the first retry interval. */
+		imta_log(IMTA_LOG_ERROR, "%s: cannot use queue file %s, retrying in %" G_GINT64_FORMAT
+			 " s: %s", name, path, delay, error->message);
+		master_send_done(source, path, path, 0, 0, 0, master_now() + delay);
+		return NULL;
+	}
+	if (entry->held) {
+		imta_log(IMTA_LOG_INFO, "%s: %s is held; it waits for imsimta qm release", name,
+			 path);
+		master_send_done(source, path, NULL, 0, 0, 0, 0);
+		return NULL;
+	}
+	if (entry->channel == NULL || strcmp(entry->channel, name) != 0) {
+		imta_log(IMTA_LOG_ERROR, "%s: queue file %s belongs to channel %s, not to this job; "
+			 "retrying in %" G_GINT64_FORMAT " s", name, path,
+			 entry->channel != NULL ? entry->channel : "(none)", delay);
+		master_send_done(source, path, path, 0, 0, 0, master_now() + delay);
+		return NULL;
+	}
+	return g_steal_pointer(&entry);
+}
+
+/* A file whose recipients are all final already (a crash came between
+ * the last record and the unlink): finish it without the plugin. */
+static void
+master_finish_settled(MasterSource *source, ImtaQueueEntry *entry)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = g_strdup(entry->path);
+	gint64 delay = master_retry_delay(source->channel, entry->priority, entry->attempts);
+
+	if (!imta_queue_entry_record(source->queue, entry, delay, "every recipient final",
+				     &error)) {
+		imta_log(IMTA_LOG_ERROR, "%s %s: cannot remove %s: %s", entry->id,
+			 source->channel->name, path, error->message);
+		master_send_done(source, path, path, 0, 0, 0, master_now() + delay);
+		return;
+	}
+	imta_log(IMTA_LOG_INFO, "%s %s: every recipient was final already; %s removed", entry->id,
+		 source->channel->name, path);
+	master_send_done(source, path, NULL, 0, 0, 0, 0);
+}
+
+static ImtaMessage *
+master_source_next(gpointer data, GError **error)
+{
+	MasterSource *source = data;
+
+	for (guint bad = 0; bad < MASTER_MAX_BAD_FILES; bad++) {
+		g_autofree char *reply = NULL;
+		g_autofree char *path = NULL;
+		g_autoptr(GError) local = NULL;
+		MasterDelivery *delivery;
+		ImtaQueueEntry *entry;
+		MasterReply kind;
+
+		if (source->disconnected || (source->stop != NULL && *source->stop))
+			return NULL;
+		if (source->reopen != NULL && *source->reopen) {
+			*source->reopen = 0;
+			imta_log_reopen();
+		}
+		if (!imta_jc_client_send(source->jc, "NEXT", &local) ||
+		    (reply = imta_jc_client_read_line(source->jc, -1, &local)) == NULL) {
+			if (g_error_matches(local, IMTA_JC_ERROR, IMTA_JC_ERROR_INTERRUPTED)) {
+				imta_log(IMTA_LOG_NOTICE, "%s: stopping on a signal",
+					 source->channel->name);
+				return NULL;
+			}
+			imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost: %s",
+				 source->channel->name, local->message);
+			source->disconnected = TRUE;
+			return NULL;
+		}
+		if (!master_parse_next_reply(reply, &kind, &path, error)) {
+			source->disconnected = TRUE;
+			return NULL;
+		}
+		if (kind == MASTER_REPLY_EXIT)
+			return NULL;
+		entry = master_open_entry(source, path);
+		if (entry == NULL)
+			continue;
+		delivery = master_delivery_new(source, entry);
+		if (delivery->map->len == 0) {
+			master_finish_settled(source, entry);
+			master_delivery_free(delivery);
+			continue;
+		}
+		g_hash_table_insert(source->deliveries, delivery->msg, delivery);
+		return delivery->msg;
+	}
+	g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
+		    "%u unusable queue files in a row; stopping this job", MASTER_MAX_BAD_FILES);
+	return NULL;
+}
+
+/* One line per recipient of this attempt in the mail.log spirit:
+ * id, source channel, channel, code, blocks, from, ORCPT, address, diagnostic. */
+static void
+master_log_recipients(const MasterSource *source, const ImtaQueueEntry *entry,
+		      const ImtaMessage *msg)
+{
+	gint64 blocks = master_blocks(imta_message_size(msg),
+				      source->config->options != NULL
+					      ? source->config->options->block_size
+					      : 1024);
+	const char *from = imta_message_return_path(msg);
+	guint n = imta_message_recipient_count(msg);
+
+	for (guint i = 0; i < n; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+		g_autofree char *orcpt = rcpt->orcpt != NULL
+						 ? g_strdup(rcpt->orcpt)
+						 : g_strdup_printf("rfc822;%s", rcpt->address);
+
+		imta_log(IMTA_LOG_INFO, "%s %s %s %c %" G_GINT64_FORMAT " %s %s %s %s",
+			 entry->id, entry->source != NULL ? entry->source : "-",
+			 source->channel->name, master_outcome_code(rcpt->outcome), blocks,
+			 from[0] != '\0' ? from : "<>", orcpt, rcpt->address,
+			 rcpt->diagnostic != NULL ? rcpt->diagnostic : "no outcome reported");
+	}
+}
+
+/* The first temporary diagnostic, as the attempt's reason. */
+static const char *
+master_attempt_reason(const ImtaMessage *msg)
+{
+	guint n = imta_message_recipient_count(msg);
+
+	for (guint i = 0; i < n; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+
+		if (!master_outcome_final(rcpt->outcome))
+			return rcpt->diagnostic != NULL ? rcpt->diagnostic
+							: "no outcome reported by the channel";
+	}
+	return "every recipient final";
+}
+
+/* Past the last notices age, what is still pending fails (4.4.7). */
+static void
+master_apply_expiry(MasterSource *source, const ImtaQueueEntry *entry, ImtaMessage *msg,
+		    gint64 now)
+{
+	gint ages[IMTA_MAX_NOTICES];
+	gint64 units = source->config->options != NULL ? source->config->options->return_units : 0;
+	guint n_ages = imta_cnf_notices(source->config->cnf, source->channel, entry->priority, ages);
+	guint expired;
+
+	if (!master_notices_expired(entry->created, now, ages, n_ages, units))
+		return;
+	expired = master_expire_pending(source->job, msg);
+	if (expired > 0)
+		imta_log(IMTA_LOG_NOTICE, "%s %s: queued for longer than the last notices age "
+			 "(%d %s): %u recipient%s failed with %s; the return job sends the "
+			 "non-delivery notice", entry->id, source->channel->name,
+			 ages[n_ages - 1], units == 1 ? "hours" : "days", expired,
+			 expired == 1 ? "" : "s", MASTER_EXPIRED_DIAGNOSTIC);
+}
+
+static gboolean
+master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
+{
+	MasterSource *source = data;
+	MasterDelivery *delivery = g_hash_table_lookup(source->deliveries, msg);
+	ImtaQueueEntry *entry;
+	g_autofree char *old_path = NULL;
+	g_autoptr(GError) local = NULL;
+	guint delivered, failed, retry, left_d, left_f, left_r, attempt;
+	gint64 now = master_now(), delay, next_attempt;
+
+	g_return_val_if_fail(delivery != NULL, FALSE);
+	entry = delivery->entry;
+	old_path = g_strdup(entry->path);
+	attempt = entry->attempts + 1;
+	master_apply_expiry(source, entry, msg, now);
+	for (guint i = 0; i < delivery->map->len; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+
+		imta_master_job_report(source->job, entry->message,
+				       g_array_index(delivery->map, guint, i), rcpt->outcome,
+				       rcpt->diagnostic);
+	}
+	master_count_outcomes(msg, &delivered, &failed, &retry);
+	master_count_outcomes(entry->message, &left_d, &left_f, &left_r);
+	delay = master_retry_delay(source->channel, entry->priority, entry->attempts);
+	if (!imta_queue_entry_record(source->queue, entry, delay, master_attempt_reason(msg),
+				     &local)) {
+		if (g_error_matches(local, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_NOT_FOUND)) {
+			/* Deleted by the administrator during delivery: the
+			 * deletion wins and no outcome is kept. */
+			master_log_recipients(source, entry, msg);
+			imta_log(IMTA_LOG_WARNING, "%s %s: %s was deleted during delivery; outcomes "
+				 "not recorded", entry->id, source->channel->name, old_path);
+			master_send_done(source, old_path, NULL, delivered, failed, 0, 0);
+			g_hash_table_remove(source->deliveries, msg);
+			source->finished++;
+			return TRUE;
+		}
+		/* The file is as before this attempt, so every recipient of it is
+		 * tried again.  Tell the controller when, then stop the job. */
+		imta_log(IMTA_LOG_ERROR, "%s %s: cannot record the outcomes in %s, all %u "
+			 "recipient%s of this attempt will be retried: %s", entry->id,
+			 source->channel->name, old_path, delivery->map->len,
+			 delivery->map->len == 1 ? "" : "s", local->message);
+		master_send_done(source, old_path, old_path, 0, 0, delivery->map->len, now + delay);
+		g_hash_table_remove(source->deliveries, msg);
+		g_propagate_error(error, g_steal_pointer(&local));
+		return FALSE;
+	}
+	/* Logged once durable, so the log never claims more than the queue. */
+	master_log_recipients(source, entry, msg);
+	if (left_r == 0) {
+		imta_log(IMTA_LOG_NOTICE, "%s %s: attempt %u: %u delivered, %u failed, %u deferred; "
+			 "%s removed", entry->id, source->channel->name, attempt, delivered, failed,
+			 retry, old_path);
+		master_send_done(source, old_path, NULL, delivered, failed, 0, 0);
+	} else if (entry->held) {
+		/* Held by the administrator during delivery: the outcomes went
+		 * into the held file, which waits for a release. */
+		imta_log(IMTA_LOG_NOTICE, "%s %s: attempt %u: %u delivered, %u failed, %u deferred; "
+			 "held meanwhile as %s", entry->id, source->channel->name, attempt,
+			 delivered, failed, retry, entry->path);
+		master_send_done(source, old_path, NULL, delivered, failed, retry, 0);
+	} else {
+		next_attempt = entry->next_attempt > 0 ? entry->next_attempt : now + delay;
+		imta_log(IMTA_LOG_NOTICE, "%s %s: attempt %u: %u delivered, %u failed, %u deferred; "
+			 "next attempt in %" G_GINT64_FORMAT " s as %s", entry->id,
+			 source->channel->name, attempt, delivered, failed, retry,
+			 next_attempt - now, entry->path);
+		master_send_done(source, old_path, entry->path, delivered, failed, retry,
+				 next_attempt);
+	}
+	g_hash_table_remove(source->deliveries, msg);
+	source->finished++;
+	return TRUE;
+}
+
+static void
+master_source_free(gpointer data)
+{
+	MasterSource *source = data;
+
+	/* Messages never finished are given back by the controller when the
+	 * connection closes; their files are untouched. */
+	g_hash_table_destroy(source->deliveries);
+	g_free(source);
+}
+
+const ImtaMasterJobSource master_source_ops = {
+	.next = master_source_next,
+	.finish = master_source_finish,
+	.free = master_source_free,
+};

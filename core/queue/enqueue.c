@@ -1,0 +1,569 @@
+/*
+ * enqueue.c - accepting a message into the channel queues.
+ *
+ * Content up to ENQUEUE_BUFFER bytes stays in memory.  Beyond that it is
+ * spooled once, as it arrives, to an anonymous file in the queue root
+ * (O_TMPFILE, or a file unlinked at once), so memory stays bounded, and an
+ * enqueue that is never committed leaves nothing behind either way.  At
+ * commit the recipients are grouped into queue files (per channel; per
+ * destination host with single_sys; per recipient with single; at most
+ * addrsperfile recipients each), and every file is written as a temporary
+ * file holding the envelope and the content (from memory, or copied from
+ * the spool with copy_file_range(), which may share blocks, else
+ * sendfile(), else read and write), then handed to the group committer,
+ * which makes them durable and renames them into place together.  Small
+ * messages, the common case, thus cost one file each and nothing more for
+ * the file system to write back.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#ifdef __linux__
+#include <sys/sendfile.h>
+#endif
+#include <glib.h>
+
+#include <imta/queue.h>
+
+#include "group_commit.h"
+#include "queue_file.h"
+
+#define ENQUEUE_BUFFER (64 * 1024)
+#define ENQUEUE_TMP_TRIES 16
+
+typedef struct {
+	const ImtaChannel *channel;
+	char *address;
+	char *orcpt;
+	char *host;             /* the address's domain, lower case ("" if none) */
+	guint notify;
+} EnqueueRecipient;
+
+/* One queue file being written. */
+typedef struct {
+	const ImtaChannel *channel;
+	const char *host;
+	GArray *rcpts;          /* guint indices into enq->rcpts */
+	char id[IMTA_QUEUE_ID_LENGTH + 1];
+	char *tmp_name;         /* NULL until created */
+	char *final_name;
+} EnqueueFile;
+
+struct _ImtaEnqueue {
+	ImtaQueue *queue;
+	char *source;
+	char *return_path;
+	char *envid;
+	ImtaRet ret;
+	ImtaPriority priority;
+	gint64 created;
+	GArray *rcpts;          /* EnqueueRecipient */
+	int spool_fd;           /* -1 until the first write */
+	goffset size;           /* content bytes, spooled or buffered */
+	GString *pending;       /* the content, or what is not yet in the spool */
+	gboolean broken;        /* a spool write failed: the content is unknown */
+	gboolean committed;
+	GPtrArray *files;       /* committed final names, NULL-terminated */
+};
+
+static void
+enqueue_recipient_clear(gpointer p)
+{
+	EnqueueRecipient *rcpt = p;
+
+	g_free(rcpt->address);
+	g_free(rcpt->orcpt);
+	g_free(rcpt->host);
+}
+
+ImtaEnqueue *
+imta_enqueue_new(ImtaQueue *queue, const char *source_channel, const char *return_path)
+{
+	ImtaEnqueue *enq;
+
+	g_return_val_if_fail(queue != NULL, NULL);
+	enq = g_new0(ImtaEnqueue, 1);
+	enq->queue = queue;
+	enq->source = g_strdup(source_channel != NULL ? source_channel : "");
+	enq->return_path = g_strdup(return_path != NULL ? return_path : "");
+	enq->priority = IMTA_PRIORITY_NORMAL;
+	enq->created = g_get_real_time() / G_USEC_PER_SEC;
+	enq->rcpts = g_array_new(FALSE, TRUE, sizeof(EnqueueRecipient));
+	g_array_set_clear_func(enq->rcpts, enqueue_recipient_clear);
+	enq->spool_fd = -1;
+	enq->pending = g_string_sized_new(0);
+	enq->files = g_ptr_array_new_with_free_func(g_free);
+	g_ptr_array_add(enq->files, NULL);
+	return enq;
+}
+
+void
+imta_enqueue_set_envid(ImtaEnqueue *enq, const char *envid)
+{
+	g_free(enq->envid);
+	enq->envid = g_strdup(envid);
+}
+
+void
+imta_enqueue_set_ret(ImtaEnqueue *enq, ImtaRet ret)
+{
+	enq->ret = ret;
+}
+
+void
+imta_enqueue_set_priority(ImtaEnqueue *enq, ImtaPriority priority)
+{
+	g_return_if_fail(priority < IMTA_PRIORITY_COUNT);
+	enq->priority = priority;
+}
+
+/* The destination host of an address: its domain after the last '@'. */
+static char *
+enqueue_host_of(const char *address)
+{
+	const char *at = strrchr(address, '@');
+
+	return g_ascii_strdown(at != NULL ? at + 1 : "", -1);
+}
+
+static gboolean
+enqueue_check_field(const char *what, const char *value, GError **error)
+{
+	if (value != NULL && strlen(value) > QUEUE_MAX_FIELD) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
+			    "%s longer than %d bytes", what, QUEUE_MAX_FIELD);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+imta_enqueue_add_recipient(ImtaEnqueue *enq, const ImtaChannel *channel, const char *address,
+			   const char *orcpt, guint notify, GError **error)
+{
+	EnqueueRecipient rcpt = { 0 };
+
+	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
+	g_return_val_if_fail(channel != NULL, FALSE);
+	if (!queue_channel_name_valid(channel->name)) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_FORMAT,
+			    "the channel name \"%s\" cannot name a queue directory", channel->name);
+		return FALSE;
+	}
+	if (address == NULL || address[0] == '\0') {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_FORMAT,
+			    "an empty recipient address cannot be queued");
+		return FALSE;
+	}
+	if ((notify & ~(guint)(IMTA_NOTIFY_NEVER | IMTA_NOTIFY_SUCCESS | IMTA_NOTIFY_FAILURE |
+			       IMTA_NOTIFY_DELAY)) != 0) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_FORMAT,
+			    "NOTIFY value 0x%x has unknown bits", notify);
+		return FALSE;
+	}
+	if (!enqueue_check_field("recipient address", address, error) ||
+	    !enqueue_check_field("ORCPT", orcpt, error))
+		return FALSE;
+	rcpt.channel = channel;
+	rcpt.address = g_strdup(address);
+	rcpt.orcpt = orcpt != NULL && orcpt[0] != '\0' ? g_strdup(orcpt) : NULL;
+	rcpt.host = enqueue_host_of(address);
+	rcpt.notify = notify;
+	g_array_append_val(enq->rcpts, rcpt);
+	return TRUE;
+}
+
+/* ---- the content spool ------------------------------------------------- */
+
+static gboolean
+enqueue_open_spool(ImtaEnqueue *enq, GError **error)
+{
+	ImtaQueue *queue = enq->queue;
+	g_autofree char *name = NULL;
+
+	if (enq->spool_fd >= 0)
+		return TRUE;
+#ifdef O_TMPFILE
+	enq->spool_fd = openat(queue->root_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (enq->spool_fd >= 0)
+		return TRUE;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
+		queue_set_io_error(error, queue, "create a spool file in", NULL, errno);
+		return FALSE;
+	}
+#endif
+	for (guint tries = 0; tries < ENQUEUE_TMP_TRIES; tries++) {
+		g_free(name);
+		name = queue_tmp_name_new();
+		enq->spool_fd = openat(queue->root_fd, name,
+				       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (enq->spool_fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (enq->spool_fd < 0) {
+		queue_set_io_error(error, queue, "create", name, errno);
+		return FALSE;
+	}
+	if (unlinkat(queue->root_fd, name, 0) < 0) {
+		queue_set_io_error(error, queue, "remove", name, errno);
+		close(enq->spool_fd);
+		enq->spool_fd = -1;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+enqueue_spool_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error)
+{
+	if (length == 0)
+		return TRUE;
+	if (!enqueue_open_spool(enq, error))
+		return FALSE;
+	if (queue_write_all(enq->spool_fd, data, length) < 0) {
+		queue_set_io_error(error, enq->queue, "write the spool file in", NULL, errno);
+		enq->broken = TRUE;
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+enqueue_flush(ImtaEnqueue *enq, GError **error)
+{
+	gboolean ok = enqueue_spool_write(enq, enq->pending->str, enq->pending->len, error);
+
+	g_string_truncate(enq->pending, 0);
+	return ok;
+}
+
+gboolean
+imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error)
+{
+	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
+	if (enq->broken) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO,
+			    "an earlier write of this message's content failed");
+		return FALSE;
+	}
+	enq->size += (goffset)length;
+	if (enq->pending->len + length <= ENQUEUE_BUFFER) {
+		g_string_append_len(enq->pending, data, (gssize)length);
+		return TRUE;
+	}
+	if (!enqueue_flush(enq, error))
+		return FALSE;
+	if (length >= ENQUEUE_BUFFER)
+		return enqueue_spool_write(enq, data, length, error);
+	g_string_append_len(enq->pending, data, (gssize)length);
+	return TRUE;
+}
+
+/* Copy `size` bytes of the spool to the end of out_fd. */
+static int
+enqueue_copy_content(int in_fd, int out_fd, goffset size)
+{
+	off_t in_off = 0;
+	gboolean try_range = TRUE, try_sendfile = TRUE;
+	char *buf = NULL;
+	int ret = 0;
+
+	while (in_off < size) {
+		size_t want = (size_t)MIN(size - in_off, (goffset)(1 << 30));
+		ssize_t n = -1;
+
+#ifdef __linux__
+		if (try_range) {
+			n = copy_file_range(in_fd, &in_off, out_fd, NULL, want, 0);
+			if (n < 0 && errno != EINTR && errno != ENOSPC && errno != EIO &&
+			    errno != EDQUOT && errno != EFBIG) {
+				try_range = FALSE; /* not here: EXDEV, EINVAL, ENOSYS, ... */
+				continue;
+			}
+		} else if (try_sendfile) {
+			n = sendfile(out_fd, in_fd, &in_off, want);
+			if (n < 0 && errno != EINTR && errno != ENOSPC && errno != EIO &&
+			    errno != EDQUOT && errno != EFBIG) {
+				try_sendfile = FALSE;
+				continue;
+			}
+		} else
+#endif
+		{
+			if (buf == NULL)
+				buf = g_malloc(ENQUEUE_BUFFER);
+			n = pread(in_fd, buf, MIN(want, (size_t)ENQUEUE_BUFFER), in_off);
+			if (n > 0 && queue_write_all(out_fd, buf, (gsize)n) < 0)
+				n = -1;
+			else if (n > 0)
+				in_off += n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -1;
+			break;
+		}
+		if (n == 0) {
+			/* The spool is shorter than what was written to it. */
+			errno = EIO;
+			ret = -1;
+			break;
+		}
+	}
+	g_free(buf);
+	(void)try_range;
+	(void)try_sendfile;
+	return ret;
+}
+
+/* ---- grouping recipients into files --------------------------------- */
+
+static void
+enqueue_file_free(gpointer p)
+{
+	EnqueueFile *file = p;
+
+	g_array_unref(file->rcpts);
+	g_free(file->tmp_name);
+	g_free(file->final_name);
+	g_free(file);
+}
+
+static GPtrArray *
+enqueue_plan(ImtaEnqueue *enq)
+{
+	GPtrArray *files = g_ptr_array_new_with_free_func(enqueue_file_free);
+	g_autoptr(GHashTable) open = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	for (guint i = 0; i < enq->rcpts->len; i++) {
+		const EnqueueRecipient *rcpt = &g_array_index(enq->rcpts, EnqueueRecipient, i);
+		const ImtaChannel *channel = rcpt->channel;
+		char *key = NULL;
+		EnqueueFile *file = NULL;
+
+		if (channel->copies == IMTA_COPIES_MULTIPLE)
+			key = g_strdup(channel->name);
+		else if (channel->copies == IMTA_COPIES_SINGLE_SYS)
+			key = g_strconcat(channel->name, "\n", rcpt->host, NULL);
+		if (key != NULL)
+			file = g_hash_table_lookup(open, key);
+		if (file == NULL ||
+		    (channel->addrsperfile > 0 && file->rcpts->len >= (guint)channel->addrsperfile)) {
+			file = g_new0(EnqueueFile, 1);
+			file->channel = channel;
+			file->host = rcpt->host;
+			file->rcpts = g_array_new(FALSE, FALSE, sizeof(guint));
+			g_ptr_array_add(files, file);
+			if (key != NULL)
+				g_hash_table_replace(open, g_steal_pointer(&key), file);
+		}
+		g_free(key);
+		g_array_append_val(file->rcpts, i);
+	}
+	return files;
+}
+
+/* ---- writing the files ------------------------------------------------- */
+
+static gboolean
+enqueue_envelope(ImtaEnqueue *enq, EnqueueFile *file, GString *out, GError **error)
+{
+	g_autofree QueueFileRecipient *rcpts = g_new0(QueueFileRecipient, file->rcpts->len);
+	QueueFileEnvelope env = {
+		.id = file->id,
+		.created = enq->created,
+		.source = enq->source,
+		.channel = file->channel->name,
+		.host = file->host,
+		.priority = enq->priority,
+		.from = enq->return_path,
+		.envid = enq->envid,
+		.ret = enq->ret,
+		.rcpts = rcpts,
+		.n_rcpts = file->rcpts->len,
+		.size = enq->size,
+	};
+
+	for (guint i = 0; i < file->rcpts->len; i++) {
+		const EnqueueRecipient *r = &g_array_index(enq->rcpts, EnqueueRecipient,
+							   g_array_index(file->rcpts, guint, i));
+
+		rcpts[i].address = r->address;
+		rcpts[i].orcpt = r->orcpt;
+		rcpts[i].notify = r->notify;
+	}
+	queue_file_format_envelope(out, &env);
+	if (out->len > QUEUE_MAX_ENVELOPE) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
+			    "the envelope of a queue file would be longer than %d bytes; "
+			    "lower addrsperfile on channel %s", QUEUE_MAX_ENVELOPE,
+			    file->channel->name);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static int
+enqueue_create_tmp(ImtaQueue *queue, char **name_r)
+{
+	int fd = -1;
+
+	for (guint tries = 0; tries < ENQUEUE_TMP_TRIES; tries++) {
+		g_free(*name_r);
+		*name_r = queue_tmp_name_new();
+		fd = openat(queue->root_fd, *name_r,
+			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+static gboolean
+enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, GError **error)
+{
+	ImtaQueue *queue = enq->queue;
+	g_autoptr(GString) envelope = g_string_sized_new(512);
+	g_autofree char *dir = NULL;
+	char prefix[3];
+	int fd;
+
+	queue_id_new(file->id);
+	dir = queue_dir_for(file->channel, file->id);
+	imta_queue_attempt_prefix(0, prefix);
+	file->final_name = g_strdup_printf("%s/%s%s.00", dir, prefix, file->id);
+	if (!enqueue_envelope(enq, file, envelope, error) || !queue_ensure_dir(queue, dir, error))
+		return FALSE;
+	fd = enqueue_create_tmp(queue, &file->tmp_name);
+	if (fd < 0) {
+		queue_set_io_error(error, queue, "create", file->tmp_name, errno);
+		g_clear_pointer(&file->tmp_name, g_free);
+		return FALSE;
+	}
+	/* Without a spool the content is all in memory: one write. */
+	if (enq->spool_fd < 0)
+		g_string_append_len(envelope, enq->pending->str, (gssize)enq->pending->len);
+	if (queue_write_all(fd, envelope->str, envelope->len) < 0 ||
+	    (enq->spool_fd >= 0 && enqueue_copy_content(enq->spool_fd, fd, enq->size) < 0)) {
+		queue_set_io_error(error, queue, "write", file->tmp_name, errno);
+		close(fd);
+		return FALSE;
+	}
+	if (close(fd) < 0) {
+		queue_set_io_error(error, queue, "write", file->tmp_name, errno);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+enqueue_discard_tmp(ImtaEnqueue *enq, GPtrArray *files)
+{
+	for (guint i = 0; i < files->len; i++) {
+		EnqueueFile *file = files->pdata[i];
+
+		if (file->tmp_name != NULL && unlinkat(enq->queue->root_fd, file->tmp_name, 0) < 0 &&
+		    errno != ENOENT)
+			g_warning("cannot remove %s/%s: %s", enq->queue->root, file->tmp_name,
+				  g_strerror(errno));
+	}
+}
+
+static gboolean
+enqueue_check_ready(ImtaEnqueue *enq, GError **error)
+{
+	if (enq->broken) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO,
+			    "an earlier write of this message's content failed");
+		return FALSE;
+	}
+	if (enq->rcpts->len == 0) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
+			    "a message needs at least one recipient");
+		return FALSE;
+	}
+	if (enq->queue->pid != getpid()) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO,
+			    "the queue was opened by process %ld: open it again after fork()",
+			    (long)enq->queue->pid);
+		return FALSE;
+	}
+	return enqueue_check_field("return path", enq->return_path, error) &&
+	       enqueue_check_field("ENVID", enq->envid, error) &&
+	       enqueue_check_field("source channel", enq->source, error);
+}
+
+gboolean
+imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
+{
+	g_autoptr(GPtrArray) files = NULL;
+	g_autofree const char **tmp_names = NULL;
+	g_autofree const char **final_names = NULL;
+
+	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
+	if (!enqueue_check_ready(enq, error))
+		return FALSE;
+	if (enq->spool_fd >= 0 && !enqueue_flush(enq, error))
+		return FALSE;
+	files = enqueue_plan(enq);
+	tmp_names = g_new0(const char *, files->len + 1);
+	final_names = g_new0(const char *, files->len + 1);
+	for (guint i = 0; i < files->len; i++) {
+		EnqueueFile *file = files->pdata[i];
+
+		if (!enqueue_write_file(enq, file, error)) {
+			enqueue_discard_tmp(enq, files);
+			return FALSE;
+		}
+		tmp_names[i] = file->tmp_name;
+		final_names[i] = file->final_name;
+	}
+	/* The committer removes every file of a failed commit itself.  A
+	 * directory removed behind our back is made again next time. */
+	if (!queue_committer_commit(queue_get_committer(enq->queue), tmp_names, final_names,
+				    files->len, error)) {
+		for (guint i = 0; i < files->len; i++) {
+			g_autofree char *dir = g_path_get_dirname(final_names[i]);
+
+			queue_forget_dir(enq->queue, dir);
+		}
+		return FALSE;
+	}
+	enq->committed = TRUE;
+	g_ptr_array_set_size(enq->files, 0);
+	for (guint i = 0; i < files->len; i++) {
+		EnqueueFile *file = files->pdata[i];
+
+		queue_notify(enq->queue, 'E', file->final_name);
+		g_ptr_array_add(enq->files, g_steal_pointer(&file->final_name));
+	}
+	g_ptr_array_add(enq->files, NULL);
+	return TRUE;
+}
+
+const char *const *
+imta_enqueue_files(const ImtaEnqueue *enq)
+{
+	return (const char *const *)enq->files->pdata;
+}
+
+void
+imta_enqueue_free(ImtaEnqueue *enq)
+{
+	if (enq == NULL)
+		return;
+	if (enq->spool_fd >= 0)
+		close(enq->spool_fd);
+	g_free(enq->source);
+	g_free(enq->return_path);
+	g_free(enq->envid);
+	g_array_unref(enq->rcpts);
+	g_string_free(enq->pending, TRUE);
+	g_ptr_array_unref(enq->files);
+	g_free(enq);
+}

@@ -1,0 +1,404 @@
+/*
+ * group_commit.c - one committer thread per queue: concurrent enqueues
+ * share the file system syncs that make their files durable (the protocol
+ * is described in group_commit.h).
+ *
+ * The committer runs in turns.  Each turn takes the batch that is waiting,
+ * syncs, renames that batch into place, and wakes the batch of the turn
+ * before, whose renames this turn's sync made durable.  So a sync serves
+ * two batches at once (step 1 of one, step 3 of the previous one) and a
+ * commit still waits for a sync of its data before its rename and a sync
+ * of its rename before it returns.  With nothing new waiting, a turn only
+ * syncs the previous batch's renames.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include <imta/queue.h>
+
+#include "group_commit.h"
+#include "queue_file.h"
+
+typedef struct {
+	const char *const *tmp_names;
+	const char *const *final_names;
+	guint n;
+	guint renamed;          /* how many of final_names exist */
+	GError *error;
+	gboolean done;
+	GCond cond;             /* signalled when done */
+} CommitRequest;
+
+struct _QueueCommitter {
+	int root_fd;
+	const char *root;
+	GMutex lock;
+	GCond wake;             /* the committer waits for work */
+	GQueue pending;         /* CommitRequest * */
+	gboolean stopping;
+	GThread *thread;
+	QueueCommitStats stats;
+	gboolean use_syncfs;
+	QueueCommitFault fault;
+	int fault_errno;
+	guint fault_skip;
+};
+
+static void
+commit_set_error(GError **error, const char *root, const char *what, const char *rel,
+		 int errnum)
+{
+	if (rel == NULL) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO, "cannot %s %s: %s", what,
+			    root, g_strerror(errnum));
+		return;
+	}
+	g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO, "cannot %s %s/%s: %s", what, root,
+		    rel, g_strerror(errnum));
+}
+
+/* The errno of the injected fault for `stage` if it fires now, else 0. */
+static int
+commit_fault(QueueCommitter *committer, QueueCommitFault stage)
+{
+	int errnum = 0;
+
+	g_mutex_lock(&committer->lock);
+	if (committer->fault == stage) {
+		if (committer->fault_skip > 0) {
+			committer->fault_skip--;
+		} else {
+			errnum = committer->fault_errno;
+			committer->fault = QUEUE_COMMIT_FAULT_NONE;
+		}
+	}
+	g_mutex_unlock(&committer->lock);
+	return errnum;
+}
+
+static gboolean
+commit_use_syncfs(QueueCommitter *committer)
+{
+	gboolean use;
+
+	g_mutex_lock(&committer->lock);
+	use = committer->use_syncfs;
+	g_mutex_unlock(&committer->lock);
+	return use;
+}
+
+static void
+commit_disable_syncfs(QueueCommitter *committer)
+{
+	g_mutex_lock(&committer->lock);
+	committer->use_syncfs = FALSE;
+	g_mutex_unlock(&committer->lock);
+}
+
+/* Remove what a failed request left: its renamed final files and its
+ * remaining temporary files. */
+static void
+commit_discard(QueueCommitter *committer, CommitRequest *req)
+{
+	for (guint i = 0; i < req->n; i++) {
+		const char *name = i < req->renamed ? req->final_names[i] : req->tmp_names[i];
+
+		if (unlinkat(committer->root_fd, name, 0) < 0 && errno != ENOENT)
+			g_warning("cannot remove %s/%s after a failed commit: %s", committer->root,
+				  name, g_strerror(errno));
+	}
+	req->renamed = 0;
+}
+
+static void
+commit_fail(QueueCommitter *committer, CommitRequest *req, GError *error)
+{
+	if (req->error == NULL)
+		req->error = g_error_copy(error);
+	commit_discard(committer, req);
+}
+
+static gboolean
+commit_request_ok(const CommitRequest *req)
+{
+	return req->error == NULL;
+}
+
+/* Step 1 without syncfs: fdatasync each file of a request. */
+static void
+commit_datasync_files(QueueCommitter *committer, CommitRequest *req)
+{
+	for (guint i = 0; i < req->n; i++) {
+		g_autoptr(GError) error = NULL;
+		int fd = openat(committer->root_fd, req->tmp_names[i],
+				O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DATA);
+
+		if (fd >= 0 && errnum == 0 && fdatasync(fd) < 0)
+			errnum = errno;
+		else if (fd < 0)
+			errnum = errno;
+		if (fd >= 0)
+			close(fd);
+		if (errnum != 0) {
+			commit_set_error(&error, committer->root, "sync", req->tmp_names[i], errnum);
+			commit_fail(committer, req, error);
+			return;
+		}
+	}
+}
+
+static void
+commit_rename_request(QueueCommitter *committer, CommitRequest *req)
+{
+	for (guint i = 0; i < req->n; i++) {
+		g_autoptr(GError) error = NULL;
+		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_RENAME);
+
+		if (errnum == 0 && queue_rename_noreplace(committer->root_fd, req->tmp_names[i],
+							  req->final_names[i]) == 0) {
+			req->renamed++;
+			continue;
+		}
+		if (errnum == 0)
+			errnum = errno;
+		commit_set_error(&error, committer->root, "rename into place", req->final_names[i],
+				 errnum);
+		commit_fail(committer, req, error);
+		return;
+	}
+}
+
+/* Step 3 without syncfs: fsync each directory renamed into (once). */
+static void
+commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
+{
+	g_autoptr(GHashTable) done = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	for (guint i = 0; i < batch->len; i++) {
+		CommitRequest *req = batch->pdata[i];
+
+		for (guint j = 0; commit_request_ok(req) && j < req->n; j++) {
+			g_autoptr(GError) error = NULL;
+			char *dir = g_path_get_dirname(req->final_names[j]);
+			int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_RENAMES);
+			int fd;
+
+			if (g_hash_table_contains(done, dir) && errnum == 0) {
+				g_free(dir);
+				continue;
+			}
+			fd = openat(committer->root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (errnum == 0 && (fd < 0 || fsync(fd) < 0))
+				errnum = errno;
+			if (fd >= 0)
+				close(fd);
+			if (errnum != 0) {
+				commit_set_error(&error, committer->root, "sync the directory", dir,
+						 errnum);
+				commit_fail(committer, req, error);
+				g_free(dir);
+				continue;
+			}
+			g_hash_table_add(done, dir);
+		}
+	}
+}
+
+/* One syncfs() for both steps at once: the data of `fresh` (step 1) and
+ * the renames of `renamed` (step 3).  FALSE when syncfs() is missing. */
+static gboolean
+commit_syncfs_both(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
+{
+	g_autoptr(GError) error = NULL;
+	int errnum = 0;
+
+	if (fresh->len > 0)
+		errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DATA);
+	if (errnum == 0 && renamed->len > 0)
+		errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_RENAMES);
+	g_mutex_lock(&committer->lock);
+	committer->stats.syncs++;
+	g_mutex_unlock(&committer->lock);
+#ifdef __linux__
+	if (errnum == 0 && syncfs(committer->root_fd) < 0)
+		errnum = errno;
+#else
+	if (errnum == 0)
+		errnum = ENOSYS;
+#endif
+	if (errnum == ENOSYS)
+		return FALSE;
+	if (errnum == 0)
+		return TRUE;
+	commit_set_error(&error, committer->root, "sync the file system of", NULL, errnum);
+	for (guint i = 0; i < fresh->len; i++)
+		commit_fail(committer, fresh->pdata[i], error);
+	for (guint i = 0; i < renamed->len; i++)
+		commit_fail(committer, renamed->pdata[i], error);
+	return TRUE;
+}
+
+/* One turn of the committer: make `fresh` durable and `renamed`'s renames
+ * durable, then rename `fresh` into place (its renames are made durable
+ * by the next turn's sync, which also serves the next batch's data). */
+static void
+commit_cycle(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
+{
+	gboolean synced = FALSE;
+
+	if (commit_use_syncfs(committer)) {
+		synced = commit_syncfs_both(committer, fresh, renamed);
+		if (!synced)
+			commit_disable_syncfs(committer);
+	}
+	if (!synced) {
+		for (guint i = 0; i < fresh->len; i++)
+			commit_datasync_files(committer, fresh->pdata[i]);
+		commit_sync_dirs(committer, renamed);
+	}
+	for (guint i = 0; i < fresh->len; i++)
+		if (commit_request_ok(fresh->pdata[i]))
+			commit_rename_request(committer, fresh->pdata[i]);
+}
+
+/* Each waiter has its own condition, so a turn wakes only its batch. */
+static void
+commit_wake(CommitRequest *req)
+{
+	req->done = TRUE;
+	g_cond_signal(&req->cond);
+}
+
+/* Requests whose files are renamed wait one more turn for the sync of
+ * their renames; the failed ones are answered now. */
+static void
+commit_settle(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
+{
+	for (guint i = 0; i < renamed->len; i++)
+		commit_wake(renamed->pdata[i]);
+	g_ptr_array_set_size(renamed, 0);
+	for (guint i = 0; i < fresh->len; i++) {
+		CommitRequest *req = fresh->pdata[i];
+
+		if (commit_request_ok(req))
+			g_ptr_array_add(renamed, req);
+		else
+			commit_wake(req);
+	}
+}
+
+static gpointer
+commit_thread(gpointer data)
+{
+	QueueCommitter *committer = data;
+	g_autoptr(GPtrArray) renamed = g_ptr_array_new();
+
+	g_mutex_lock(&committer->lock);
+	for (;;) {
+		g_autoptr(GPtrArray) fresh = NULL;
+
+		while (g_queue_is_empty(&committer->pending) && renamed->len == 0 &&
+		       !committer->stopping)
+			g_cond_wait(&committer->wake, &committer->lock);
+		if (g_queue_is_empty(&committer->pending) && renamed->len == 0)
+			break;
+		fresh = g_ptr_array_sized_new(committer->pending.length);
+		while (!g_queue_is_empty(&committer->pending))
+			g_ptr_array_add(fresh, g_queue_pop_head(&committer->pending));
+		if (fresh->len > 0)
+			committer->stats.batches++;
+		g_mutex_unlock(&committer->lock);
+
+		commit_cycle(committer, fresh, renamed);
+
+		g_mutex_lock(&committer->lock);
+		commit_settle(committer, fresh, renamed);
+	}
+	g_mutex_unlock(&committer->lock);
+	return NULL;
+}
+
+QueueCommitter *
+queue_committer_new(int root_fd, const char *root)
+{
+	QueueCommitter *committer = g_new0(QueueCommitter, 1);
+
+	committer->root_fd = root_fd;
+	committer->root = root;
+	committer->use_syncfs = TRUE;
+	g_mutex_init(&committer->lock);
+	g_cond_init(&committer->wake);
+	g_queue_init(&committer->pending);
+	committer->thread = g_thread_new("queue-commit", commit_thread, committer);
+	return committer;
+}
+
+void
+queue_committer_free(QueueCommitter *committer)
+{
+	if (committer == NULL)
+		return;
+	g_mutex_lock(&committer->lock);
+	committer->stopping = TRUE;
+	g_cond_signal(&committer->wake);
+	g_mutex_unlock(&committer->lock);
+	g_thread_join(committer->thread);
+	g_mutex_clear(&committer->lock);
+	g_cond_clear(&committer->wake);
+	g_free(committer);
+}
+
+gboolean
+queue_committer_commit(QueueCommitter *committer, const char *const *tmp_names,
+		       const char *const *final_names, guint n, GError **error)
+{
+	CommitRequest req = { tmp_names, final_names, n, 0, NULL, FALSE };
+
+	g_cond_init(&req.cond);
+	g_mutex_lock(&committer->lock);
+	committer->stats.commits++;
+	g_queue_push_tail(&committer->pending, &req);
+	g_cond_signal(&committer->wake);
+	while (!req.done)
+		g_cond_wait(&req.cond, &committer->lock);
+	g_mutex_unlock(&committer->lock);
+	g_cond_clear(&req.cond);
+	if (req.error != NULL) {
+		g_propagate_error(error, req.error);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+queue_committer_stats(QueueCommitter *committer, QueueCommitStats *stats_r)
+{
+	g_mutex_lock(&committer->lock);
+	*stats_r = committer->stats;
+	g_mutex_unlock(&committer->lock);
+}
+
+void
+queue_committer_inject_fault(QueueCommitter *committer, QueueCommitFault fault, int errnum,
+			     guint skip)
+{
+	g_mutex_lock(&committer->lock);
+	committer->fault = fault;
+	committer->fault_errno = errnum;
+	committer->fault_skip = skip;
+	g_mutex_unlock(&committer->lock);
+}
+
+void
+queue_committer_set_use_syncfs(QueueCommitter *committer, gboolean use_syncfs)
+{
+	g_mutex_lock(&committer->lock);
+	committer->use_syncfs = use_syncfs;
+	g_mutex_unlock(&committer->lock);
+}

@@ -1,0 +1,83 @@
+/*
+ * group_commit.h - private to the queue store: the committer that makes
+ * the temporary files of concurrent enqueues durable and renames them into
+ * place, sharing one file system sync among everything that is waiting.
+ *
+ * A commit hands over the temporary names and the final names of one
+ * enqueue (relative to the queue root) and blocks.  The committer thread
+ * takes the whole batch that is waiting, then:
+ *
+ *   1. makes the data durable: ONE syncfs() on the queue file system, or,
+ *      where syncfs() is missing (not Linux, or ENOSYS), fdatasync() of
+ *      each file of the batch;
+ *   2. renames each temporary file to its final name (never replacing an
+ *      existing file);
+ *   3. makes the renames durable: one more syncfs(), or fsync() of each
+ *      directory the batch renamed into;
+ *   4. wakes the batch.
+ *
+ * Step 3 of one batch and step 1 of the next are the same sync: the
+ * committer works in turns, each turn one sync (see group_commit.c), so
+ * under load there is about one sync per batch, not two.
+ *
+ * A commit either has every one of its files in place and durable, or
+ * fails with no file of it left behind, temporary or final: a failed
+ * syncfs() fails every commit it served (both batches), a failed
+ * fdatasync() or directory fsync() the commits whose file or directory it
+ * was, a failed rename its own commit.  The final files of a failed commit
+ * are unlinked again, since its client is about to be told to send again.
+ *
+ * syncfs() also writes back whatever else is dirty on that file system, so
+ * the queue should have a file system of its own on a busy host; the sync
+ * is still one flush for the batch instead of two per file.
+ */
+#ifndef IMTA_QUEUE_GROUP_COMMIT_H
+#define IMTA_QUEUE_GROUP_COMMIT_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _QueueCommitter QueueCommitter;
+
+/* `root_fd` and `root` (for messages) stay owned by the caller and must
+ * outlive the committer.  Starts the committer thread. */
+QueueCommitter *queue_committer_new(int root_fd, const char *root);
+/* Stops the thread once every waiting commit is done. */
+void queue_committer_free(QueueCommitter *committer);
+
+/* Make `n` temporary files durable under their final names (all relative
+ * to the root).  Blocks until done.  On failure nothing of the commit is
+ * left, and the error (IMTA_QUEUE_ERROR_IO) names the path and the cause. */
+gboolean queue_committer_commit(QueueCommitter *committer, const char *const *tmp_names,
+				const char *const *final_names, guint n, GError **error);
+
+/* ---- for the tests ---------------------------------------------------- */
+
+typedef struct {
+	guint64 commits;   /* queue_committer_commit calls */
+	guint64 batches;   /* batches processed */
+	guint64 syncs;     /* syncfs() calls (0 on the per-file fallback) */
+} QueueCommitStats;
+
+void queue_committer_stats(QueueCommitter *committer, QueueCommitStats *stats_r);
+
+typedef enum {
+	QUEUE_COMMIT_FAULT_NONE,
+	QUEUE_COMMIT_FAULT_SYNC_DATA,    /* step 1 fails */
+	QUEUE_COMMIT_FAULT_RENAME,       /* a rename fails */
+	QUEUE_COMMIT_FAULT_SYNC_RENAMES, /* step 3 fails */
+} QueueCommitFault;
+
+/* Make the next occurrence of `fault` fail with `errnum`, after `skip`
+ * successful occurrences (renames count one per file).  One-shot. */
+void queue_committer_inject_fault(QueueCommitter *committer, QueueCommitFault fault, int errnum,
+				  guint skip);
+
+/* Force the fallback of step 1 and 3 (fdatasync/fsync per file and
+ * directory), as on a system without syncfs(). */
+void queue_committer_set_use_syncfs(QueueCommitter *committer, gboolean use_syncfs);
+
+G_END_DECLS
+
+#endif
