@@ -12,8 +12,10 @@
  * attempt, so the job controller can read untried files first.  <unique>
  * is 16 characters of [0-9A-Z], unique across the queue, and is the
  * message's queue id (the AA prefix changes; the id does not).  TT is "00",
- * or "HELD" for a message held by the administrator.  Temporary files live
- * in the queue root and start with '$'; nothing else may be stored there.
+ * or "HELD" for a message held by the administrator.  New queue files are
+ * written unnamed (O_TMPFILE) where the file system allows it; otherwise
+ * temporary files live in the queue root and start with '$'.  Nothing else
+ * may be stored in the queue tree.
  *
  * File format (imta-queue(5)).  A text envelope, a blank line, the message
  * content (exactly `size` bytes, LF line ends), then an append-only trailer
@@ -42,9 +44,10 @@
  * (RFC 3461: '+' and bytes outside 0x21..0x7e written as +XX), so a field
  * never holds a space or a newline.
  *
- * Durability.  Enqueue writes a temporary file, makes it durable, renames
- * it into place and makes the rename durable before imta_enqueue_commit()
- * returns; only then may a slave answer 250.  Concurrent commits in one
+ * Durability.  Enqueue writes a temporary file, makes it durable, puts it
+ * in place (links the unnamed file, or renames the named one) and makes
+ * that durable before imta_enqueue_commit() returns; only then may a slave
+ * answer 250.  A crash before that leaves no trace of the message.  Concurrent commits in one
  * process share their syncs (group commit): one committer thread syncs the
  * file system once for every batch of files that arrived meanwhile.
  * Outcome records are appended and synced before the job controller hears

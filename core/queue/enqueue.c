@@ -49,7 +49,8 @@ typedef struct {
 	const char *host;
 	GArray *rcpts;          /* guint indices into enq->rcpts */
 	char id[IMTA_QUEUE_ID_LENGTH + 1];
-	char *tmp_name;         /* NULL until created */
+	int tmp_fd;             /* an unnamed temporary file, or -1 */
+	char *tmp_name;         /* a named one; NULL until created */
 	char *final_name;
 } EnqueueFile;
 
@@ -328,6 +329,8 @@ enqueue_file_free(gpointer p)
 {
 	EnqueueFile *file = p;
 
+	if (file->tmp_fd >= 0)
+		close(file->tmp_fd);
 	g_array_unref(file->rcpts);
 	g_free(file->tmp_name);
 	g_free(file->final_name);
@@ -355,6 +358,7 @@ enqueue_plan(ImtaEnqueue *enq)
 		if (file == NULL ||
 		    (channel->addrsperfile > 0 && file->rcpts->len >= (guint)channel->addrsperfile)) {
 			file = g_new0(EnqueueFile, 1);
+			file->tmp_fd = -1;
 			file->channel = channel;
 			file->host = rcpt->host;
 			file->rcpts = g_array_new(FALSE, FALSE, sizeof(guint));
@@ -408,6 +412,22 @@ enqueue_envelope(ImtaEnqueue *enq, EnqueueFile *file, GString *out, GError **err
 	return TRUE;
 }
 
+/* Each unnamed temporary file stays open until the commit; beyond this
+ * many files per message, named ones keep the descriptor count bounded. */
+#define ENQUEUE_MAX_UNNAMED 64
+
+/* An unnamed temporary file in the directory it will be linked into
+ * (the same file system as the queue root), or -1. */
+static int
+enqueue_create_unnamed(ImtaQueue *queue, const char *dir)
+{
+#ifdef O_TMPFILE
+	return openat(queue->root_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+#else
+	return -1;
+#endif
+}
+
 static int
 enqueue_create_tmp(ImtaQueue *queue, char **name_r)
 {
@@ -425,7 +445,7 @@ enqueue_create_tmp(ImtaQueue *queue, char **name_r)
 }
 
 static gboolean
-enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, GError **error)
+enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError **error)
 {
 	ImtaQueue *queue = enq->queue;
 	g_autoptr(GString) envelope = g_string_sized_new(512);
@@ -439,26 +459,46 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, GError **error)
 	file->final_name = g_strdup_printf("%s/%s%s.00", dir, prefix, file->id);
 	if (!enqueue_envelope(enq, file, envelope, error) || !queue_ensure_dir(queue, dir, error))
 		return FALSE;
-	fd = enqueue_create_tmp(queue, &file->tmp_name);
-	if (fd < 0) {
-		queue_set_io_error(error, queue, "create", file->tmp_name, errno);
-		g_clear_pointer(&file->tmp_name, g_free);
-		return FALSE;
+	fd = unnamed ? enqueue_create_unnamed(queue, dir) : -1;
+	if (fd >= 0) {
+		file->tmp_fd = fd;
+	} else {
+		fd = enqueue_create_tmp(queue, &file->tmp_name);
+		if (fd < 0) {
+			queue_set_io_error(error, queue, "create", file->tmp_name, errno);
+			g_clear_pointer(&file->tmp_name, g_free);
+			return FALSE;
+		}
 	}
 	/* Without a spool the content is all in memory: one write. */
 	if (enq->spool_fd < 0)
 		g_string_append_len(envelope, enq->pending->str, (gssize)enq->pending->len);
 	if (queue_write_all(fd, envelope->str, envelope->len) < 0 ||
 	    (enq->spool_fd >= 0 && enqueue_copy_content(enq->spool_fd, fd, enq->size) < 0)) {
-		queue_set_io_error(error, queue, "write", file->tmp_name, errno);
-		close(fd);
+		queue_set_io_error(error, queue, "write",
+				   file->tmp_name != NULL ? file->tmp_name : file->final_name, errno);
+		if (file->tmp_fd < 0)
+			close(fd);
 		return FALSE;
 	}
-	if (close(fd) < 0) {
+	/* The unnamed file stays open: it is linked into place by the commit. */
+	if (file->tmp_fd < 0 && close(fd) < 0) {
 		queue_set_io_error(error, queue, "write", file->tmp_name, errno);
 		return FALSE;
 	}
 	return TRUE;
+}
+
+static void
+enqueue_close_unnamed(GPtrArray *files)
+{
+	for (guint i = 0; i < files->len; i++) {
+		EnqueueFile *file = files->pdata[i];
+
+		if (file->tmp_fd >= 0)
+			close(file->tmp_fd);
+		file->tmp_fd = -1;
+	}
 }
 
 static void
@@ -502,8 +542,9 @@ gboolean
 imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 {
 	g_autoptr(GPtrArray) files = NULL;
-	g_autofree const char **tmp_names = NULL;
+	g_autofree QueueTmpFile *tmps = NULL;
 	g_autofree const char **final_names = NULL;
+	gboolean unnamed, ok;
 
 	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
 	if (!enqueue_check_ready(enq, error))
@@ -511,22 +552,27 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	if (enq->spool_fd >= 0 && !enqueue_flush(enq, error))
 		return FALSE;
 	files = enqueue_plan(enq);
-	tmp_names = g_new0(const char *, files->len + 1);
+	unnamed = files->len <= ENQUEUE_MAX_UNNAMED;
+	tmps = g_new0(QueueTmpFile, files->len + 1);
 	final_names = g_new0(const char *, files->len + 1);
 	for (guint i = 0; i < files->len; i++) {
 		EnqueueFile *file = files->pdata[i];
 
-		if (!enqueue_write_file(enq, file, error)) {
+		if (!enqueue_write_file(enq, file, unnamed, error)) {
+			enqueue_close_unnamed(files);
 			enqueue_discard_tmp(enq, files);
 			return FALSE;
 		}
-		tmp_names[i] = file->tmp_name;
+		tmps[i].fd = file->tmp_fd;
+		tmps[i].name = file->tmp_name;
 		final_names[i] = file->final_name;
 	}
 	/* The committer removes every file of a failed commit itself.  A
 	 * directory removed behind our back is made again next time. */
-	if (!queue_committer_commit(queue_get_committer(enq->queue), tmp_names, final_names,
-				    files->len, error)) {
+	ok = queue_committer_commit(queue_get_committer(enq->queue), tmps, final_names,
+				    files->len, error);
+	enqueue_close_unnamed(files);
+	if (!ok) {
 		for (guint i = 0; i < files->len; i++) {
 			g_autofree char *dir = g_path_get_dirname(final_names[i]);
 

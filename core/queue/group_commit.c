@@ -25,7 +25,7 @@
 #include "queue_file.h"
 
 typedef struct {
-	const char *const *tmp_names;
+	const QueueTmpFile *tmps;
 	const char *const *final_names;
 	guint n;
 	guint renamed;          /* how many of final_names exist */
@@ -106,8 +106,11 @@ static void
 commit_discard(QueueCommitter *committer, CommitRequest *req)
 {
 	for (guint i = 0; i < req->n; i++) {
-		const char *name = i < req->renamed ? req->final_names[i] : req->tmp_names[i];
+		const char *name = i < req->renamed ? req->final_names[i] : req->tmps[i].name;
 
+		/* An unnamed file not yet linked vanishes when its owner closes it. */
+		if (name == NULL)
+			continue;
 		if (unlinkat(committer->root_fd, name, 0) < 0 && errno != ENOENT)
 			g_warning("cannot remove %s/%s after a failed commit: %s", committer->root,
 				  name, g_strerror(errno));
@@ -134,23 +137,40 @@ static void
 commit_datasync_files(QueueCommitter *committer, CommitRequest *req)
 {
 	for (guint i = 0; i < req->n; i++) {
+		const QueueTmpFile *tmp = &req->tmps[i];
 		g_autoptr(GError) error = NULL;
-		int fd = openat(committer->root_fd, req->tmp_names[i],
-				O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		int fd = tmp->name == NULL ? tmp->fd :
+			 openat(committer->root_fd, tmp->name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DATA);
 
 		if (fd >= 0 && errnum == 0 && fdatasync(fd) < 0)
 			errnum = errno;
 		else if (fd < 0)
 			errnum = errno;
-		if (fd >= 0)
+		if (fd >= 0 && tmp->name != NULL)
 			close(fd);
 		if (errnum != 0) {
-			commit_set_error(&error, committer->root, "sync", req->tmp_names[i], errnum);
+			commit_set_error(&error, committer->root, "sync",
+					 tmp->name != NULL ? tmp->name : req->final_names[i], errnum);
 			commit_fail(committer, req, error);
 			return;
 		}
 	}
+}
+
+/* Put one temporary file in place; 0 or -1 with errno. */
+static int
+commit_place(QueueCommitter *committer, const QueueTmpFile *tmp, const char *final_name)
+{
+	char proc_path[64];
+
+	if (tmp->name != NULL)
+		return queue_rename_noreplace(committer->root_fd, tmp->name, final_name);
+	/* linkat(fd, "", AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc
+	 * path does the same for any user.  Like rename(RENAME_NOREPLACE),
+	 * linkat never replaces an existing name. */
+	g_snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", tmp->fd);
+	return linkat(AT_FDCWD, proc_path, committer->root_fd, final_name, AT_SYMLINK_FOLLOW);
 }
 
 static void
@@ -160,14 +180,13 @@ commit_rename_request(QueueCommitter *committer, CommitRequest *req)
 		g_autoptr(GError) error = NULL;
 		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_RENAME);
 
-		if (errnum == 0 && queue_rename_noreplace(committer->root_fd, req->tmp_names[i],
-							  req->final_names[i]) == 0) {
+		if (errnum == 0 && commit_place(committer, &req->tmps[i], req->final_names[i]) == 0) {
 			req->renamed++;
 			continue;
 		}
 		if (errnum == 0)
 			errnum = errno;
-		commit_set_error(&error, committer->root, "rename into place", req->final_names[i],
+		commit_set_error(&error, committer->root, "put in place", req->final_names[i],
 				 errnum);
 		commit_fail(committer, req, error);
 		return;
@@ -355,10 +374,10 @@ queue_committer_free(QueueCommitter *committer)
 }
 
 gboolean
-queue_committer_commit(QueueCommitter *committer, const char *const *tmp_names,
+queue_committer_commit(QueueCommitter *committer, const QueueTmpFile *tmps,
 		       const char *const *final_names, guint n, GError **error)
 {
-	CommitRequest req = { tmp_names, final_names, n, 0, NULL, FALSE };
+	CommitRequest req = { tmps, final_names, n, 0, NULL, FALSE };
 
 	g_cond_init(&req.cond);
 	g_mutex_lock(&committer->lock);

@@ -10,8 +10,9 @@
  *   1. makes the data durable: ONE syncfs() on the queue file system, or,
  *      where syncfs() is missing (not Linux, or ENOSYS), fdatasync() of
  *      each file of the batch;
- *   2. renames each temporary file to its final name (never replacing an
- *      existing file);
+ *   2. puts each temporary file in place under its final name, never
+ *      replacing an existing file: an unnamed file (O_TMPFILE) is linked
+ *      in, a named one renamed;
  *   3. makes the renames durable: one more syncfs(), or fsync() of each
  *      directory the batch renamed into;
  *   4. wakes the batch.
@@ -46,10 +47,20 @@ QueueCommitter *queue_committer_new(int root_fd, const char *root);
 /* Stops the thread once every waiting commit is done. */
 void queue_committer_free(QueueCommitter *committer);
 
-/* Make `n` temporary files durable under their final names (all relative
- * to the root).  Blocks until done.  On failure nothing of the commit is
+/* A temporary queue file: an unnamed file (name NULL, fd open), or a named
+ * one relative to the root (fd -1).  Unnamed files are preferred: linking
+ * one into place is a single directory operation where create + rename
+ * are two, and a crash leaves nothing to clean up.  The caller keeps
+ * owning (and closes) the descriptors. */
+typedef struct {
+	int fd;
+	const char *name;
+} QueueTmpFile;
+
+/* Make `n` temporary files durable under their final names (relative to
+ * the root).  Blocks until done.  On failure nothing of the commit is
  * left, and the error (IMTA_QUEUE_ERROR_IO) names the path and the cause. */
-gboolean queue_committer_commit(QueueCommitter *committer, const char *const *tmp_names,
+gboolean queue_committer_commit(QueueCommitter *committer, const QueueTmpFile *tmps,
 				const char *const *final_names, guint n, GError **error);
 
 /* ---- for the tests ---------------------------------------------------- */

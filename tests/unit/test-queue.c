@@ -1567,8 +1567,8 @@ static void
 test_commit_faults(Fixture *f, gconstpointer data)
 {
 	g_autofree char *sync_fs = g_strdup_printf("cannot sync the file system of %s:", f->root);
-	g_autofree char *rename = g_strdup_printf("cannot rename into place %s/", f->root);
-	g_autofree char *sync_file = g_strdup_printf("cannot sync %s/$", f->root);
+	g_autofree char *rename = g_strdup_printf("cannot put in place %s/", f->root);
+	g_autofree char *sync_file = g_strdup_printf("cannot sync %s/", f->root);
 	g_autofree char *sync_dir = g_strdup_printf("cannot sync the directory %s/", f->root);
 	g_autoptr(ImtaQueueEntry) entry = NULL;
 	g_autofree char *path = NULL;
