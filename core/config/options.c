@@ -531,6 +531,20 @@ imta_option_set(const ImtaOptionSpec *table, gsize n_rows, void *target, guint s
 	return imta_option_set_row(row, target, value, value_pos, error);
 }
 
+char *
+imta_option_value_text(const ImtaOptionSpec *table, gsize n_rows, const void *target,
+		       const char *name)
+{
+	const ImtaOptionSpec *row = imta_option_lookup(table, n_rows, name);
+	GString *out;
+
+	if (row == NULL)
+		return NULL;
+	out = g_string_new(NULL);
+	imta_option_format_value(row, target, out);
+	return g_string_free(out, FALSE);
+}
+
 void
 imta_option_format_value(const ImtaOptionSpec *row, const void *target, GString *out)
 {

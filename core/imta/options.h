@@ -108,6 +108,11 @@ void imta_option_reset_row(const ImtaOptionSpec *row, void *target);
  * values joined by ", "; unset strings and lists: empty). */
 void imta_option_format_value(const ImtaOptionSpec *row, const void *target, GString *out);
 
+/* The value of option `name` in `target`, as it would be written; NULL
+ * when the table has no such option.  Caller frees. */
+char *imta_option_value_text(const ImtaOptionSpec *table, gsize n_rows, const void *target,
+			     const char *name);
+
 /* What the row accepts, for messages and dumps: "an integer between 1 and
  * 100", "0 or 1", "port numbers"...; caller frees. */
 char *imta_option_describe(const ImtaOptionSpec *row);

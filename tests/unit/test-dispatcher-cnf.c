@@ -31,13 +31,11 @@ parse_ok(const char *text)
 static char *
 value_of(const ImtaDispatcherService *svc, const char *name)
 {
-	const ImtaOptionSpec *row = imta_option_lookup(imta_dispatcher_options,
-						       imta_dispatcher_n_options, name);
-	GString *out = g_string_new(NULL);
+	char *text = imta_option_value_text(imta_dispatcher_options, imta_dispatcher_n_options,
+					    svc, name);
 
-	g_assert_nonnull(row);
-	imta_option_format_value(row, svc, out);
-	return g_string_free(out, FALSE);
+	g_assert_nonnull(text);
+	return text;
 }
 
 typedef struct {

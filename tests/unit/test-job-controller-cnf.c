@@ -32,21 +32,17 @@ static char *
 value_of(const ImtaJobControllerCnf *cnf, const void *pool, const void *channel,
 	 const char *name)
 {
-	const ImtaOptionSpec *row;
-	GString *out = g_string_new(NULL);
+	char *text = imta_option_value_text(imta_job_controller_options,
+					    imta_job_controller_n_options, cnf, name);
 
-	if ((row = imta_option_lookup(imta_job_controller_options, imta_job_controller_n_options,
-				      name)) != NULL)
-		imta_option_format_value(row, cnf, out);
-	else if ((row = imta_option_lookup(imta_job_controller_pool_options,
-					   imta_job_controller_n_pool_options, name)) != NULL)
-		imta_option_format_value(row, pool, out);
-	else if ((row = imta_option_lookup(imta_job_controller_channel_options,
-					   imta_job_controller_n_channel_options, name)) != NULL)
-		imta_option_format_value(row, channel, out);
-	else
-		g_assert_not_reached();
-	return g_string_free(out, FALSE);
+	if (text == NULL)
+		text = imta_option_value_text(imta_job_controller_pool_options,
+					      imta_job_controller_n_pool_options, pool, name);
+	if (text == NULL)
+		text = imta_option_value_text(imta_job_controller_channel_options,
+					      imta_job_controller_n_channel_options, channel, name);
+	g_assert_nonnull(text);
+	return text;
 }
 
 typedef struct {

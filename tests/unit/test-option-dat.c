@@ -31,13 +31,11 @@ parse_ok(const char *text)
 static char *
 value_of(const ImtaOptionDat *od, const char *name)
 {
-	const ImtaOptionSpec *row = imta_option_lookup(imta_option_dat_options,
-						       imta_option_dat_n_options, name);
-	GString *out = g_string_new(NULL);
+	char *text = imta_option_value_text(imta_option_dat_options, imta_option_dat_n_options,
+					    od, name);
 
-	g_assert_nonnull(row);
-	imta_option_format_value(row, od, out);
-	return g_string_free(out, FALSE);
+	g_assert_nonnull(text);
+	return text;
 }
 
 typedef struct {
