@@ -1250,6 +1250,21 @@ server_tick(gpointer user_data)
 
 /* ---- start and stop -------------------------------------------------- */
 
+/* Temporary files of enqueuers that died mid-write (the named fallback;
+ * unnamed files vanish by themselves) are removed once, at start. */
+static void
+server_clean_stale(JcServer *server)
+{
+	g_autoptr(GError) error = NULL;
+	guint removed = imta_queue_clean_stale(server->queue, &error);
+
+	if (error != NULL)
+		imta_log(IMTA_LOG_WARNING, "cleaning stale temporary files: %s", error->message);
+	else if (removed > 0)
+		imta_log(IMTA_LOG_NOTICE, "removed %u stale temporary file%s from the queue",
+			 removed, removed == 1 ? "" : "s");
+}
+
 gboolean
 server_start(JcServer *server, GError **error)
 {
@@ -1264,6 +1279,7 @@ server_start(JcServer *server, GError **error)
 	server->queue = imta_queue_open(tailor->queue_dir, server->cnf, NULL, error);
 	if (server->queue == NULL)
 		return FALSE;
+	server_clean_stale(server);
 	server->root_fd = open(tailor->queue_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (server->root_fd < 0) {
 		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s",

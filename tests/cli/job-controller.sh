@@ -10,7 +10,7 @@
 # got for it (or read from its pid file for the detached start).
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 62
+plan 64
 
 PY=${PYTHON3:-python3}
 JC="$abs_top_builddir/core/libexec/imta-job-controller"
@@ -242,8 +242,17 @@ queue_file() {
 
 # ---- start, pid file, second instance -------------------------------------
 
+# A temporary file left by an enqueuer that died: its pid no longer runs.
+true &
+dead=$!
+wait "$dead"
+mkdir -p "$QUEUE"
+printf 'half a message' >"$QUEUE/\$$dead-1.tmp"
 start_jc
 ok $? "the controller starts in the foreground and listens"
+[ ! -e "$QUEUE/\$$dead-1.tmp" ]
+ok $? "a stale temporary file of a dead enqueuer is removed at start"
+check_grep "the removal is logged" "$LOG" "removed 1 stale temporary file from the queue"
 check_grep "the pid file names the controller" "$PIDFILE" "$JC_PID"
 check_run "a second instance refuses to start" 75 "$JC" --config "$C" -f
 check_grep "it says who holds the pid file" "$ERR" \
