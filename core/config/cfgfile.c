@@ -283,6 +283,13 @@ imta_cfg_file_whole(ImtaCfgFile *cf, ImtaSourcePos *pos_r)
 gboolean
 imta_cfg_next_word(const ImtaCfgLine *line, gsize *offset, gsize *start_r, gsize *length_r)
 {
+	return imta_cfg_next_word_quoted(line, '\0', offset, start_r, length_r);
+}
+
+gboolean
+imta_cfg_next_word_quoted(const ImtaCfgLine *line, char quote, gsize *offset,
+			  gsize *start_r, gsize *length_r)
+{
 	gsize i = *offset;
 	gsize start;
 
@@ -294,7 +301,7 @@ imta_cfg_next_word(const ImtaCfgLine *line, gsize *offset, gsize *start_r, gsize
 	}
 	start = i;
 	while (i < line->length && line->text[i] != ' ' && line->text[i] != '\t')
-		i++;
+		i += quote != '\0' && line->text[i] == quote && i + 1 < line->length ? 2 : 1;
 	*start_r = start;
 	*length_r = i - start;
 	*offset = i;

@@ -749,29 +749,6 @@ map_table_line(MapParser *mp, GError **error)
 	return TRUE;
 }
 
-/* One column of an entry: a run of non-blanks in which "$ " and "$<TAB>"
- * are part of the word. */
-static gboolean
-map_next_column(const ImtaCfgLine *line, gsize *offset, gsize *start_r, gsize *length_r)
-{
-	gsize i = *offset;
-	gsize start;
-
-	while (i < line->length && (line->text[i] == ' ' || line->text[i] == '\t'))
-		i++;
-	if (i >= line->length) {
-		*offset = i;
-		return FALSE;
-	}
-	start = i;
-	while (i < line->length && line->text[i] != ' ' && line->text[i] != '\t')
-		i += line->text[i] == '$' && i + 1 < line->length ? 2 : 1;
-	*start_r = start;
-	*length_r = i - start;
-	*offset = i;
-	return TRUE;
-}
-
 static void
 map_log_warnings(MapParser *mp, GArray *warnings, gsize base)
 {
@@ -795,7 +772,9 @@ map_entry_line(MapParser *mp, GError **error)
 	MappingEntry *entry;
 
 	g_array_set_clear_func(warnings, diag_array_clear);
-	map_next_column(line, &offset, &pstart, &plen);
+	/* Columns are runs of non-blanks in which "$ " and "$<TAB>" are quoted
+	 * blanks, part of the column. */
+	imta_cfg_next_word_quoted(line, '$', &offset, &pstart, &plen);
 	if (mp->state == MAP_AFTER_NAME)
 		return map_error(mp, error, IMTA_CONFIG_ERROR_SYNTAX, 0,
 				 "expected a blank line after table name %s", mp->table->name);
@@ -807,10 +786,10 @@ map_entry_line(MapParser *mp, GError **error)
 		return map_error(mp, error, IMTA_CONFIG_ERROR_SYNTAX, pstart,
 				 "expected a table name in column 1, got an indented entry "
 				 "(a blank line ended table %s)", mp->table->name);
-	if (!map_next_column(line, &offset, &tstart, &tlen))
+	if (!imta_cfg_next_word_quoted(line, '$', &offset, &tstart, &tlen))
 		return map_error(mp, error, IMTA_CONFIG_ERROR_SYNTAX, pstart + plen,
 				 "expected a template after the pattern");
-	if (map_next_column(line, &offset, &xstart, &xlen))
+	if (imta_cfg_next_word_quoted(line, '$', &offset, &xstart, &xlen))
 		return map_error(mp, error, IMTA_CONFIG_ERROR_SYNTAX, xstart,
 				 "expected only a pattern and a template, got a third column "
 				 "\"%.*s\" (quote spaces as \"$ \")", (int)MIN(xlen, 40),

@@ -74,6 +74,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaCfgFile, imta_cfg_file_free)
 gboolean imta_cfg_next_word(const ImtaCfgLine *line, gsize *offset,
 			    gsize *start_r, gsize *length_r);
 
+/* The same, where `quote` (e.g. '$') makes the character after it part of
+ * the word even when it is a blank, as in mapping entries' "$ ". */
+gboolean imta_cfg_next_word_quoted(const ImtaCfgLine *line, char quote, gsize *offset,
+				   gsize *start_r, gsize *length_r);
+
 G_END_DECLS
 
 #endif
