@@ -149,6 +149,22 @@ const ImtaOptionSpec imta_option_dat_options[] = {
 	{ .name = "DIRECTORY_NEGATIVE_TTL", .kind = IMTA_OPT_DURATION, .default_value = "60",
 	  .min = 0, .max = 86400, .offset = OD(directory_negative_ttl), .scopes = OD_SCOPE,
 	  .doc = "seconds a \"no such entry\" answer is kept" },
+	{ .name = "DNS_SERVERS", .kind = IMTA_OPT_STRING, .offset = OD(dns_servers),
+	  .scopes = OD_SCOPE,
+	  .doc = "name servers as addr[:port], comma-separated; IPv6 as [addr]:port "
+		 "(unset: /etc/resolv.conf)" },
+	{ .name = "DNS_TIMEOUT", .kind = IMTA_OPT_DURATION, .default_value = "5",
+	  .min = 1, .max = 120, .offset = OD(dns_timeout), .scopes = OD_SCOPE,
+	  .doc = "seconds to wait for one name server answer" },
+	{ .name = "TLS_CERTIFICATE_FILE", .kind = IMTA_OPT_STRING,
+	  .offset = OD(tls_certificate_file), .scopes = OD_SCOPE,
+	  .doc = "PEM certificate chain of the servers (unset: no STARTTLS)" },
+	{ .name = "TLS_KEY_FILE", .kind = IMTA_OPT_STRING, .offset = OD(tls_key_file),
+	  .scopes = OD_SCOPE, .doc = "PEM private key (unset: in the certificate file)" },
+	{ .name = "TLS_PRIORITY", .kind = IMTA_OPT_STRING,
+	  .default_value = "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1",
+	  .offset = OD(tls_priority), .scopes = OD_SCOPE,
+	  .doc = "GnuTLS priority string: protocol versions and ciphers offered" },
 };
 const gsize imta_option_dat_n_options = G_N_ELEMENTS(imta_option_dat_options);
 

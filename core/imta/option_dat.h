@@ -58,6 +58,13 @@ typedef struct {
 	gint64 directory_cache_size;     /* entries; 0 = no cache */
 	gint64 directory_cache_ttl;      /* seconds */
 	gint64 directory_negative_ttl;   /* seconds */
+	/* Name servers (dns.h). */
+	char *dns_servers;               /* "addr[:port],..."; NULL = the system's */
+	gint64 dns_timeout;              /* seconds per try */
+	/* TLS of the servers (slave.h). */
+	char *tls_certificate_file;      /* PEM; relative to the config directory; NULL = no TLS */
+	char *tls_key_file;              /* PEM; NULL = in the certificate file */
+	char *tls_priority;              /* GnuTLS priority string */
 	GPtrArray *warnings;             /* char *, "file:line:column: text" */
 	GStringChunk *own_names;         /* file names, when the caller gave no chunk */
 } ImtaOptionDat;

@@ -70,6 +70,8 @@ static const NameValue default_rows[] = {
 	{ "LDAP_DOMAIN_ATTR_CANONICAL", "inetCanonicalDomainName" },
 	{ "DIRECTORY_CACHE_SIZE", "10000" }, { "DIRECTORY_CACHE_TTL", "600" },
 	{ "DIRECTORY_NEGATIVE_TTL", "60" },
+	{ "DNS_SERVERS", "" }, { "DNS_TIMEOUT", "5" }, { "TLS_CERTIFICATE_FILE", "" },
+	{ "TLS_KEY_FILE", "" }, { "TLS_PRIORITY", "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1" },
 };
 
 static void
