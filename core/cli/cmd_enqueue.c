@@ -20,7 +20,8 @@
 
 static const char enqueue_help[] =
 	"Usage: imsimta enqueue [-from=ADDRESS] [-channel=CH] [-source_channel=CH]\n"
-	"                       [-priority=urgent|normal|nonurgent] ADDRESS... < MESSAGE\n"
+	"                       [-priority=urgent|normal|nonurgent] [-notify=LIST]\n"
+	"                       [-ret=full|hdrs] [-envid=ID] ADDRESS... < MESSAGE\n"
 	"\n"
 	"Queue the message on standard input (RFC 5322 header and body; CRLF line ends\n"
 	"become LF) for each ADDRESS.  Each address is rewritten by the rewrite rules\n"
@@ -33,6 +34,11 @@ static const char enqueue_help[] =
 	"                        -from= gives the null path <>)\n"
 	"  -source_channel=CH    the channel the message enters by (default l)\n"
 	"  -priority=P           urgent, normal (default) or nonurgent\n"
+	"  -notify=LIST          DSN NOTIFY of every recipient: NEVER, or a comma-separated\n"
+	"                        list of SUCCESS, FAILURE, DELAY (default: not given, which\n"
+	"                        means failures and delays)\n"
+	"  -ret=full|hdrs        DSN RET: return the whole message or its header in notices\n"
+	"  -envid=ID             DSN envelope id, repeated in notices\n"
 	"\n"
 	"Exit status: 0 queued, 64 usage, 65 an address does not route, 75 the queue\n"
 	"could not take the message (nothing was queued), 78 configuration error.\n";
@@ -41,7 +47,40 @@ typedef struct {
 	const char *from, *channel, *source_channel;
 	ImtaPriority priority;
 	GPtrArray *addresses;   /* borrowed argv strings */
+	guint notify;           /* ImtaNotify bits; 0 = not given */
+	ImtaRet ret;
+	const char *envid;
 } EnqueueOptions;
+
+/* "NEVER" or a list of SUCCESS, FAILURE, DELAY (RFC 3461), any case. */
+static gboolean
+enqueue_parse_notify(const char *text, guint *notify_r)
+{
+	static const struct {
+		const char *name;
+		guint bit;
+	} names[] = {
+		{ "NEVER", IMTA_NOTIFY_NEVER },
+		{ "SUCCESS", IMTA_NOTIFY_SUCCESS },
+		{ "FAILURE", IMTA_NOTIFY_FAILURE },
+		{ "DELAY", IMTA_NOTIFY_DELAY },
+	};
+	g_auto(GStrv) words = g_strsplit(text, ",", -1);
+	guint notify = 0, i;
+
+	for (guint w = 0; words[w] != NULL; w++) {
+		for (i = 0; i < G_N_ELEMENTS(names); i++)
+			if (g_ascii_strcasecmp(words[w], names[i].name) == 0)
+				break;
+		if (i == G_N_ELEMENTS(names) || (notify & names[i].bit))
+			return FALSE;
+		notify |= names[i].bit;
+	}
+	if (notify == 0 || ((notify & IMTA_NOTIFY_NEVER) && notify != IMTA_NOTIFY_NEVER))
+		return FALSE;
+	*notify_r = notify;
+	return TRUE;
+}
 
 static gboolean
 enqueue_parse(int argc, char **argv, EnqueueOptions *opts)
@@ -61,7 +100,20 @@ enqueue_parse(int argc, char **argv, EnqueueOptions *opts)
 			opts->priority = IMTA_PRIORITY_NORMAL;
 		else if (strcmp(arg, "-priority=nonurgent") == 0)
 			opts->priority = IMTA_PRIORITY_NONURGENT;
-		else if (arg[0] == '-') {
+		else if (g_ascii_strcasecmp(arg, "-ret=full") == 0)
+			opts->ret = IMTA_RET_FULL;
+		else if (g_ascii_strcasecmp(arg, "-ret=hdrs") == 0)
+			opts->ret = IMTA_RET_HDRS;
+		else if (g_str_has_prefix(arg, "-envid="))
+			opts->envid = arg + strlen("-envid=");
+		else if (g_str_has_prefix(arg, "-notify=")) {
+			if (!enqueue_parse_notify(arg + strlen("-notify="), &opts->notify)) {
+				fprintf(stderr, "imsimta enqueue: expected NEVER or a list of "
+					"SUCCESS, FAILURE, DELAY after -notify=, got \"%s\"\n",
+					arg + strlen("-notify="));
+				return FALSE;
+			}
+		} else if (arg[0] == '-') {
 			fprintf(stderr, "imsimta enqueue: unknown option %s\n", arg);
 			return FALSE;
 		} else
@@ -94,7 +146,8 @@ enqueue_add(const ImtaConfig *config, const EnqueueOptions *opts, ImtaEnqueue *e
 	if (opts->channel != NULL) {
 		const ImtaChannel *channel = imta_cnf_channel_by_name(config->cnf, opts->channel);
 
-		if (!imta_enqueue_add_recipient(enq, channel, address, orcpt, 0, &error)) {
+		if (!imta_enqueue_add_recipient(enq, channel, address, orcpt, opts->notify,
+						&error)) {
 			fprintf(stderr, "imsimta enqueue: %s: %s\n", address, error->message);
 			return EXIT_DATAERR;
 		}
@@ -107,7 +160,8 @@ enqueue_add(const ImtaConfig *config, const EnqueueOptions *opts, ImtaEnqueue *e
 			       : EXIT_DATAERR;
 	}
 	ok = result.channel != NULL &&
-	     imta_enqueue_add_recipient(enq, result.channel, result.address, orcpt, 0, &error);
+	     imta_enqueue_add_recipient(enq, result.channel, result.address, orcpt, opts->notify,
+					&error);
 	if (!ok)
 		fprintf(stderr, "imsimta enqueue: %s: %s\n", address,
 			error != NULL ? error->message : "no destination channel");
@@ -163,7 +217,8 @@ int
 cli_enqueue(const CliGlobal *global, int argc, char **argv)
 {
 	g_autoptr(GPtrArray) addresses = g_ptr_array_new();
-	EnqueueOptions opts = { NULL, NULL, "l", IMTA_PRIORITY_NORMAL, addresses };
+	EnqueueOptions opts = { NULL, NULL, "l", IMTA_PRIORITY_NORMAL, addresses, 0,
+				IMTA_RET_DEFAULT, NULL };
 	g_autoptr(ImtaConfig) config = NULL;
 	g_autoptr(ImtaQueue) queue = NULL;
 	g_autoptr(ImtaEnqueue) enq = NULL;
@@ -201,6 +256,9 @@ cli_enqueue(const CliGlobal *global, int argc, char **argv)
 	from = opts.from != NULL ? g_strdup(opts.from) : enqueue_default_from(config);
 	enq = imta_enqueue_new(queue, opts.source_channel, from);
 	imta_enqueue_set_priority(enq, opts.priority);
+	imta_enqueue_set_ret(enq, opts.ret);
+	if (opts.envid != NULL && opts.envid[0] != '\0')
+		imta_enqueue_set_envid(enq, opts.envid);
 	for (guint i = 0; i < addresses->len; i++) {
 		int status = enqueue_add(config, &opts, enq, addresses->pdata[i]);
 

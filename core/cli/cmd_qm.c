@@ -537,9 +537,9 @@ qm_read(const QmContext *ctx)
 	return 0;
 }
 
-/* The outcome records after the content: "R" lines of an attempt, closed
- * by its "A" line.  A torn last line (no "\n") is a crash mid-append and
- * is skipped, as the queue store does. */
+/* The outcome records after the content: "R" (and "W", delay warning)
+ * lines of an attempt, closed by its "A" line.  A torn last line (no
+ * "\n") is a crash mid-append and is skipped, as the queue store does. */
 static char *
 qm_read_trailer(const QmContext *ctx, const ImtaQueueEntry *entry, GError **error)
 {
@@ -579,6 +579,19 @@ qm_field(const char *xtext)
 	return text != NULL ? text : g_strdup(xtext);
 }
 
+/* A notices age: "2 days", "1 hour", or seconds. */
+static char *
+qm_format_age(gint64 age)
+{
+	if (age > 0 && age % 86400 == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT " day%s", age / 86400,
+				       age == 86400 ? "" : "s");
+	if (age > 0 && age % 3600 == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT " hour%s", age / 3600,
+				       age == 3600 ? "" : "s");
+	return g_strdup_printf("%" G_GINT64_FORMAT " s", age);
+}
+
 static void
 qm_print_attempt_records(const ImtaQueueEntry *entry, char **lines)
 {
@@ -606,6 +619,17 @@ qm_print_attempt_records(const ImtaQueueEntry *entry, char **lines)
 				address = imta_message_recipient(entry->message, (guint)index)->address;
 			g_ptr_array_add(pending, g_strdup_printf("    <%s> %s: %s", address, what,
 								 diag));
+		} else if (strcmp(f[0], "W") == 0 && count == 5) {
+			g_autofree char *note = qm_field(f[4]);
+			g_autofree char *age_text = NULL;
+			gint64 age = 0;
+
+			g_ascii_string_to_signed(f[2], 10, 0, G_MAXINT64, &age, NULL);
+			age_text = qm_format_age(age);
+			g_ptr_array_add(pending, g_strdup_printf(
+				"    delay warning at the notices age of %s%s%s: %s", age_text,
+				strcmp(f[3], "-") != 0 ? ", message " : "",
+				strcmp(f[3], "-") != 0 ? f[3] : "", note));
 		} else if (strcmp(f[0], "A") == 0 && count == 5) {
 			g_autofree char *at = qm_format_time(when);
 			g_autofree char *reason = qm_field(f[4]);

@@ -1,9 +1,12 @@
 /*
- * cmd_test.c - imsimta test: try routing decisions offline.
+ * cmd_test.c - imsimta test: try routing decisions offline, and the DNS
+ * lookups of the SMTP server and client as they would be made.
  *
  *   imsimta test -rewrite [-source_channel=CH] [-header] [-backward] [ADDRESS...]
  *   imsimta test -mapping -table=NAME [STRING...]
  *   imsimta test -match PATTERN STRING
+ *   imsimta test -dns NAME [-type=a|mx|ptr]
+ *   imsimta test -dnsbl IP ZONE [ZONE...]
  *
  * Options keep the single-dash spelling administrators know from the
  * original product, so they are parsed here rather than by GOption.
@@ -16,14 +19,16 @@
 #include <glib.h>
 
 #include <imta/imta.h>
+#include <imta/dns.h>
 #include "commands.h"
 
-typedef enum { TEST_NONE, TEST_REWRITE, TEST_MAPPING, TEST_MATCH } TestMode;
+typedef enum { TEST_NONE, TEST_REWRITE, TEST_MAPPING, TEST_MATCH, TEST_DNS, TEST_DNSBL } TestMode;
 
 typedef struct {
 	TestMode mode;
 	const char *source_channel;
 	const char *table;
+	const char *type;    /* -dns: a, mx or ptr */
 	gboolean header, backward;
 	GPtrArray *inputs;   /* borrowed argv strings */
 } TestOptions;
@@ -32,6 +37,8 @@ static const char test_help[] =
 	"Usage: imsimta test -rewrite [-source_channel=CH] [-header] [-backward] [ADDRESS...]\n"
 	"       imsimta test -mapping -table=NAME [STRING...]\n"
 	"       imsimta test -match PATTERN STRING\n"
+	"       imsimta test -dns NAME [-type=a|mx|ptr]\n"
+	"       imsimta test -dnsbl IP ZONE [ZONE...]\n"
 	"\n"
 	"-rewrite   run each address through the rewrite rules: every probe and rule\n"
 	"           tried, the rewritten address, and the destination channel.\n"
@@ -41,6 +48,15 @@ static const char test_help[] =
 	"-mapping   map each string through mapping table NAME and show the result\n"
 	"           and the flags it set.\n"
 	"-match     show what each wildcard of PATTERN matched in STRING.\n"
+	"-dns       look NAME up through the name servers of option.dat DNS_SERVERS\n"
+	"           (else /etc/resolv.conf) with its DNS_TIMEOUT, and print the answers.\n"
+	"           -type=a    addresses, A then AAAA (the default for a name)\n"
+	"           -type=mx   mail exchangers, by preference\n"
+	"           -type=ptr  the name of an IP address (the default for an address)\n"
+	"-dnsbl     check IP against each block list ZONE, and give the verdict the\n"
+	"           SMTP server would: listed in the first listing zone, in the order given.\n"
+	"-dns and -dnsbl exit 0 when found or listed, 1 when not, 75 on a temporary\n"
+	"failure (timeout, SERVFAIL, a malformed answer).\n"
 	"Without ADDRESS or STRING arguments, lines are read from standard input.\n";
 
 static gboolean
@@ -55,6 +71,12 @@ test_parse(int argc, char **argv, TestOptions *opts)
 			opts->mode = TEST_MAPPING;
 		else if (strcmp(arg, "-match") == 0)
 			opts->mode = TEST_MATCH;
+		else if (strcmp(arg, "-dns") == 0)
+			opts->mode = TEST_DNS;
+		else if (strcmp(arg, "-dnsbl") == 0)
+			opts->mode = TEST_DNSBL;
+		else if (g_str_has_prefix(arg, "-type="))
+			opts->type = arg + strlen("-type=");
 		else if (g_str_has_prefix(arg, "-source_channel="))
 			opts->source_channel = arg + strlen("-source_channel=");
 		else if (g_str_has_prefix(arg, "-table="))
@@ -211,6 +233,180 @@ test_match(const TestOptions *opts)
 	return 0;
 }
 
+/* Exit statuses of -dns and -dnsbl. */
+#define TEST_DNS_FOUND 0
+#define TEST_DNS_NOT_FOUND 1
+
+static int
+test_dns_failure(ImtaDnsStatus status, const GError *error, const char *not_found)
+{
+	if (status == IMTA_DNS_NOT_FOUND) {
+		printf("  %-14s%s\n", not_found, error->message);
+		return TEST_DNS_NOT_FOUND;
+	}
+	printf("  %-14s%s\n", "Failed:", error->message);
+	return EXIT_TEMPFAIL;
+}
+
+static ImtaResolver *
+test_resolver(const ImtaConfig *config)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *servers = NULL;
+	ImtaResolver *resolver = imta_resolver_new_from_options(config->options, &error);
+
+	if (resolver == NULL) {
+		fprintf(stderr, "imsimta test: %s\n", error->message);
+		return NULL;
+	}
+	servers = imta_resolver_servers_text(resolver);
+	printf("  %-14s%s\n", "Name servers:", servers);
+	return resolver;
+}
+
+static int
+test_dns_addresses(ImtaResolver *resolver, const char *name)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) addresses = NULL;
+	ImtaDnsStatus status = imta_dns_lookup_addresses(resolver, name, &addresses, &error);
+
+	if (status != IMTA_DNS_OK)
+		return test_dns_failure(status, error, "Not found:");
+	for (guint i = 0; i < addresses->len; i++)
+		printf("  %-14s%s\n", "Answer:", (const char *)addresses->pdata[i]);
+	return TEST_DNS_FOUND;
+}
+
+static int
+test_dns_mx(ImtaResolver *resolver, const char *name)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) records = NULL;
+	ImtaDnsStatus status = imta_dns_lookup_mx(resolver, name, &records, &error);
+
+	if (status != IMTA_DNS_OK)
+		return test_dns_failure(status, error, "Not found:");
+	for (guint i = 0; i < records->len; i++) {
+		const ImtaDnsMx *mx = records->pdata[i];
+
+		printf("  %-14s%u %s\n", "Answer:", mx->preference, mx->host);
+	}
+	return TEST_DNS_FOUND;
+}
+
+static int
+test_dns_ptr(ImtaResolver *resolver, const char *ip)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *name = NULL;
+	ImtaDnsStatus status = imta_dns_lookup_ptr(resolver, ip, &name, &error);
+
+	if (status != IMTA_DNS_OK)
+		return test_dns_failure(status, error, "Not found:");
+	printf("  %-14s%s\n", "Answer:", name);
+	return TEST_DNS_FOUND;
+}
+
+static int
+test_dns(const ImtaConfig *config, const TestOptions *opts)
+{
+	g_autoptr(ImtaResolver) resolver = NULL;
+	const char *name = opts->inputs->pdata[0];
+	const char *type = opts->type;
+	g_autofree char *shown = NULL;
+
+	if (type == NULL)
+		type = g_hostname_is_ip_address(name) ? "ptr" : "a";
+	shown = g_ascii_strcasecmp(type, "a") == 0 ? g_strdup("A/AAAA") : g_ascii_strup(type, -1);
+	printf("Query:          %s %s\n", name, shown);
+	resolver = test_resolver(config);
+	if (resolver == NULL)
+		return EXIT_CONFIG;
+	if (g_ascii_strcasecmp(type, "mx") == 0)
+		return test_dns_mx(resolver, name);
+	if (g_ascii_strcasecmp(type, "ptr") == 0)
+		return test_dns_ptr(resolver, name);
+	return test_dns_addresses(resolver, name);
+}
+
+/* One zone's answer; the verdict follows imta_dnsbl_check_zones: the
+ * first listing zone wins, a failure counts only when none lists. */
+static int
+test_dnsbl(const ImtaConfig *config, const TestOptions *opts)
+{
+	g_autoptr(ImtaResolver) resolver = NULL;
+	const char *ip = opts->inputs->pdata[0];
+	const char *listed_in = NULL;
+	gboolean failed = FALSE;
+
+	printf("Address:        %s\n", ip);
+	resolver = test_resolver(config);
+	if (resolver == NULL)
+		return EXIT_CONFIG;
+	for (guint i = 1; i < opts->inputs->len; i++) {
+		const char *zone = opts->inputs->pdata[i];
+		g_autofree char *query = imta_dnsbl_query_name(ip, zone);
+		g_autofree char *answer = NULL;
+		g_autoptr(GError) error = NULL;
+		ImtaDnsStatus status;
+
+		printf("  %-14s%s\n", "Zone:", zone);
+		printf("  %-14s%s\n", "Query:", query != NULL ? query : "(none)");
+		status = imta_dnsbl_check(resolver, ip, zone, &answer, &error);
+		if (status == IMTA_DNS_OK) {
+			printf("  %-14s%s\n", "Listed:", answer);
+			if (listed_in == NULL)
+				listed_in = zone;
+		} else if (test_dns_failure(status, error, "Not listed:") == EXIT_TEMPFAIL) {
+			failed = TRUE;
+		}
+	}
+	if (listed_in != NULL) {
+		printf("  %-14slisted in %s\n", "Verdict:", listed_in);
+		return TEST_DNS_FOUND;
+	}
+	if (failed) {
+		printf("  %-14stemporary failure\n", "Verdict:");
+		return EXIT_TEMPFAIL;
+	}
+	printf("  %-14snot listed\n", "Verdict:");
+	return TEST_DNS_NOT_FOUND;
+}
+
+/* Check the arguments of -dns and -dnsbl before loading anything. */
+static gboolean
+test_dns_usage(const TestOptions *opts)
+{
+	g_autofree char *query = NULL;
+
+	if (opts->mode == TEST_DNS) {
+		if (opts->inputs->len != 1) {
+			fprintf(stderr, "imsimta test -dns: expected one NAME\n");
+			return FALSE;
+		}
+		if (opts->type != NULL && g_ascii_strcasecmp(opts->type, "a") != 0 &&
+		    g_ascii_strcasecmp(opts->type, "mx") != 0 &&
+		    g_ascii_strcasecmp(opts->type, "ptr") != 0) {
+			fprintf(stderr, "imsimta test -dns: expected -type=a, -type=mx or "
+				"-type=ptr, got -type=%s\n", opts->type);
+			return FALSE;
+		}
+		return TRUE;
+	}
+	if (opts->inputs->len < 2) {
+		fprintf(stderr, "imsimta test -dnsbl: expected IP and at least one ZONE\n");
+		return FALSE;
+	}
+	query = imta_dnsbl_query_name(opts->inputs->pdata[0], "zone");
+	if (query == NULL) {
+		fprintf(stderr, "imsimta test -dnsbl: expected an IP address, got \"%s\"\n",
+			(const char *)opts->inputs->pdata[0]);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 int
 cli_test(const CliGlobal *global, int argc, char **argv)
 {
@@ -227,15 +423,25 @@ cli_test(const CliGlobal *global, int argc, char **argv)
 	}
 	if (!test_parse(argc, argv, &opts) || opts.mode == TEST_NONE) {
 		if (opts.mode == TEST_NONE)
-			fprintf(stderr, "imsimta test: expected -rewrite, -mapping or -match\n");
+			fprintf(stderr, "imsimta test: expected -rewrite, -mapping, -match, -dns "
+				"or -dnsbl\n");
 		fputs(test_help, stderr);
 		return EXIT_USAGE;
 	}
 	if (opts.mode == TEST_MATCH)
 		return test_match(&opts);
+	if ((opts.mode == TEST_DNS || opts.mode == TEST_DNSBL) && !test_dns_usage(&opts))
+		return EXIT_USAGE;
 	if (opts.mode == TEST_MAPPING && opts.table == NULL) {
 		fprintf(stderr, "imsimta test -mapping: expected -table=NAME\n");
 		return EXIT_USAGE;
+	}
+	if (opts.mode == TEST_DNS || opts.mode == TEST_DNSBL) {
+		/* Only option.dat matters; plugins and the directory stay closed. */
+		config = cli_load_config(global, 0);
+		if (config == NULL)
+			return EXIT_CONFIG;
+		return opts.mode == TEST_DNS ? test_dns(config, &opts) : test_dnsbl(config, &opts);
 	}
 	config = cli_load_config(global, IMTA_CONFIG_LOAD_PLUGINS | IMTA_CONFIG_OPEN_DIRECTORY);
 	if (config == NULL)

@@ -19,7 +19,8 @@ typedef struct {
 
 static const CliVerbRow verbs[] = {
 	{ "plugin-list", cli_plugin_list, "list the channel plugins and the channels bound to them" },
-	{ "test", cli_test, "try address rewriting (-rewrite), a mapping table (-mapping) or a pattern (-match)" },
+	{ "test", cli_test, "try address rewriting (-rewrite), a mapping table (-mapping), "
+	  "a pattern (-match), a DNS lookup (-dns) or a block list (-dnsbl)" },
 	{ "check", cli_check, "validate every configuration file" },
 	{ "cnbuild", cli_check, "validate the configuration (there is no compiled image to build)" },
 	{ "start", cli_service, "start dispatcher or job_controller" },
@@ -27,6 +28,7 @@ static const CliVerbRow verbs[] = {
 	{ "restart", cli_service, "restart dispatcher or job_controller" },
 	{ "start-msg", cli_service, "same as start" },
 	{ "stop-msg", cli_service, "same as stop" },
+	{ "stats", cli_service, "the dispatcher's services, workers and connections" },
 	{ "qm", cli_qm, "the queue manager: list, read, hold, release, delete queued messages" },
 	{ "enqueue", cli_enqueue, "queue a message from standard input for the given addresses" },
 	{ "submit", cli_submit, "have the job controller deliver a channel's queue now" },

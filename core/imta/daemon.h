@@ -114,6 +114,17 @@ void imta_daemon_pid_file_release(ImtaPidFile *pid_file);
  * succeeds when already running as `user`. */
 gboolean imta_daemon_drop_privileges(const char *user, GError **error);
 
+struct ucred;
+/* Accept the next connection on a non-blocking AF_UNIX listening socket,
+ * with the peer's credentials: the new descriptor (non-blocking,
+ * close-on-exec), or -1 when no connection is waiting; a failure other
+ * than "nothing waiting" is logged naming `what` (the socket's path). */
+int imta_daemon_accept_local(int listen_fd, const char *what, struct ucred *cred_r);
+
+/* A child's wait status in words ("exit status 1", "signal 9 (Killed)");
+ * free with g_free. */
+char *imta_daemon_describe_status(int status);
+
 G_END_DECLS
 
 #endif

@@ -11,9 +11,10 @@
  *                             plugin: refuse bad keyword arguments here;
  *   master(job)               the channel's master program: dequeue and
  *                             deliver the messages the job hands out;
- *   slave(session)            the channel's slave program: accept messages
- *                             on a connection handed over by the dispatcher
- *                             and enqueue them;
+ *   slave                     the channel's slave program: callbacks
+ *                             (slave.h) driven by a worker process for each
+ *                             connection the dispatcher hands over, which
+ *                             accept messages and enqueue them;
  *   deinit()                  before the process unloads the plugin.
  *
  * A plugin has a master, a slave or both.  A channel in imta.cnf is bound
@@ -32,9 +33,10 @@
  * struct a plugin can see (ImtaChannel, ImtaConfig...) changes layout; the
  * loader accepts only an exact match.
  *
- * Threads: master and slave entries may run on several threads of one
- * process at once (one job or session per thread); init, validate and
- * deinit run on one thread with no entry running.
+ * Threads: master entries may run on several threads of one process at
+ * once (one job per thread); slave callbacks run on the worker's event
+ * threads (slave.h); init, validate and deinit run on one thread with no
+ * entry running.
  */
 #ifndef IMTA_PLUGIN_H
 #define IMTA_PLUGIN_H
@@ -42,15 +44,14 @@
 #include <glib.h>
 #include <imta/error.h>
 #include <imta/channel.h>
+#include <imta/slave.h>
 
 G_BEGIN_DECLS
 
-#define IMTA_PLUGIN_ABI_VERSION 1
+#define IMTA_PLUGIN_ABI_VERSION 2
 #define IMTA_PLUGIN_DESCRIPTOR_SYMBOL "imta_plugin_descriptor"
 
-typedef struct _ImtaConfig ImtaConfig;          /* config.h */
 typedef struct _ImtaMasterJob ImtaMasterJob;    /* job.h */
-typedef struct _ImtaSlaveSession ImtaSlaveSession;
 
 /* A channel keyword the plugin registers, with its number of arguments. */
 typedef struct {
@@ -60,7 +61,7 @@ typedef struct {
 	const char *doc;    /* one line for `imsimta plugin-list` */
 } ImtaPluginKeyword;
 
-/* Exit codes of master and slave entries. */
+/* Exit codes of master entries. */
 typedef enum {
 	IMTA_ENTRY_OK = 0,        /* the job or session ended normally */
 	IMTA_ENTRY_TEMPFAIL = 75, /* could not work now (EX_TEMPFAIL) */
@@ -78,7 +79,7 @@ struct _ImtaPlugin {
 	gboolean (*validate_channel)(const ImtaChannel *channel, GError **error);
 	void (*deinit)(void);
 	ImtaEntryStatus (*master)(ImtaMasterJob *job);
-	ImtaEntryStatus (*slave)(ImtaSlaveSession *session);
+	const ImtaSlaveOps *slave;      /* NULL: no slave program */
 
 	gpointer reserved[8];           /* zero; room to grow within one ABI */
 };

@@ -37,9 +37,15 @@
  *	...content...
  *	A <time> <attempt> <next-attempt-time> <xtext reason>
  *	R <time> <index> <D|F|Q> <xtext diagnostic>
+ *	W <time> <age> <notice-id|-> <xtext note>
  *
  * An "R" record gives a recipient's outcome (Delivered, Failed, or Queued
  * for retry); the last record for an index wins.  "A" closes an attempt.
+ * "W" says that the delay warning due at the notices age of <age> seconds
+ * was dealt with: sent as the message <notice-id>, or not sent ("-") for
+ * the reason in <note>; it is never sent again for that age.  Files
+ * without "W" records (written before they existed) read as having had
+ * no warning yet.
  * A torn last line (crash mid-append) is ignored.  All fields are xtext
  * (RFC 3461: '+' and bytes outside 0x21..0x7e written as +XX), so a field
  * never holds a space or a newline.
@@ -153,6 +159,16 @@ ImtaQueueEntry *imta_queue_entry_read(ImtaQueue *queue, const char *path, GError
  * entry->path is updated.  Durable when it returns TRUE. */
 gboolean imta_queue_entry_record(ImtaQueue *queue, ImtaQueueEntry *entry, gint64 delay,
 				 const char *reason, GError **error);
+
+/* Delay warnings.  TRUE when the "W" record for the notices age of `age`
+ * seconds is in the file (or noted below since it was read). */
+gboolean imta_queue_entry_warned(const ImtaQueueEntry *entry, gint64 age);
+/* Note that the warning for `age` was dealt with: `notice_id` is the
+ * queue id of the warning sent, or NULL when none was; `note` says what
+ * happened.  Written by the next imta_queue_entry_record() that keeps the
+ * file, in the same durable append as the outcomes. */
+void imta_queue_entry_note_warning(ImtaQueueEntry *entry, gint64 age, const char *notice_id,
+				   const char *note);
 
 /* Administrator actions; entry->path is updated. */
 gboolean imta_queue_entry_hold(ImtaQueue *queue, ImtaQueueEntry *entry, GError **error);

@@ -215,18 +215,6 @@ jobs_signal_all(JcJobs *jobs, int signum)
 		jobs_signal(g_ptr_array_index(jobs->jobs, i), signum);
 }
 
-char *
-jobs_describe_status(int status)
-{
-	if (WIFEXITED(status))
-		return g_strdup_printf("exit status %d", WEXITSTATUS(status));
-	if (WIFSIGNALED(status))
-		return g_strdup_printf("signal %d (%s)%s", WTERMSIG(status),
-				       g_strsignal(WTERMSIG(status)),
-				       WCOREDUMP(status) ? ", core dumped" : "");
-	return g_strdup_printf("wait status %#x", (guint)status);
-}
-
 gboolean
 jobs_status_abnormal(int status)
 {

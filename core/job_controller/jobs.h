@@ -66,8 +66,6 @@ GPtrArray *jobs_list(JcJobs *jobs);
 void jobs_signal(JcJob *job, int signum);
 void jobs_signal_all(JcJobs *jobs, int signum);
 
-/* "exit status 3", "signal 9 (Killed)" */
-char *jobs_describe_status(int status);
 gboolean jobs_status_abnormal(int status);
 
 G_END_DECLS

@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/daemon.h>
 #include <imta/jc_protocol.h>
 #include <imta/log.h>
 #include <imta/queue.h>
@@ -436,22 +437,11 @@ server_on_connect(gint fd, GIOCondition condition, gpointer user_data)
 
 	for (;;) {
 		struct ucred cred;
-		socklen_t len = sizeof(cred);
 		JcConn *conn;
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = imta_daemon_accept_local(fd, server->socket_path, &cred);
 
-		if (cfd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				imta_log(IMTA_LOG_WARNING, "accept on %s: %s", server->socket_path,
-					 g_strerror(errno));
+		if (cfd < 0)
 			break;
-		}
-		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-			close(cfd);
-			continue;
-		}
 		if (cred.uid != 0 && cred.uid != server->euid) {
 			static const char refusal[] = "ERR permission+20denied\n";
 
@@ -590,7 +580,7 @@ static void
 server_on_job_exit(JcJob *job, int status, gpointer user_data)
 {
 	JcServer *server = user_data;
-	g_autofree char *how = jobs_describe_status(status);
+	g_autofree char *how = imta_daemon_describe_status(status);
 	gboolean abnormal = jobs_status_abnormal(status);
 
 	imta_log(abnormal ? IMTA_LOG_WARNING : IMTA_LOG_INFO,

@@ -180,8 +180,10 @@ main(int argc, char **argv)
 	if (debug)
 		imta_log_set_level(IMTA_LOG_DEBUG);
 	umask(027);
-	config = imta_config_load(imta_config_dir_choose(config_dir), IMTA_CONFIG_LOAD_PLUGINS,
-				  NULL, &error);
+	/* The directory too: a notice's recipient is routed like any
+	 * address, and the rewrite rules may consult it ($V, $Z). */
+	config = imta_config_load(imta_config_dir_choose(config_dir),
+				  IMTA_CONFIG_LOAD_PLUGINS | IMTA_CONFIG_OPEN_DIRECTORY, NULL, &error);
 	if (config == NULL) {
 		imta_log(IMTA_LOG_ERROR, "%s", error->message);
 		return EXIT_CONFIG;

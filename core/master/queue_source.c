@@ -8,15 +8,26 @@
  * already recorded, so nothing is delivered twice because of it; a crash
  * after delivery but before the record is durable is the one window in
  * which a recipient can get a message twice.
+ *
+ * Notices come before both: a failure notice is queued durably before the
+ * failures it reports are recorded.  A crash in between leaves the
+ * recipients pending, so the next attempt fails them again and sends a
+ * second notice; no failure ever goes unreported.  Delay warnings are
+ * remembered ("W" records) in the same append as the outcomes, with the
+ * same consequence: at worst a warning twice, never none.
  */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include <imta/imta.h>
 #include <imta/xtext.h>
 #include <imta/queue.h>
+#include <imta/notice.h>
 #include <imta/jc_client.h>
 #include "queue_source.h"
 
@@ -477,25 +488,264 @@ master_attempt_reason(const ImtaMessage *msg)
 	return "every recipient final";
 }
 
-/* Past the last notices age, what is still pending fails (4.4.7). */
-static void
+static gint64
+master_return_units(const MasterSource *source)
+{
+	return source->config->options != NULL ? source->config->options->return_units : 0;
+}
+
+/* Past the last notices age, what is still pending fails (4.4.7) and is
+ * reported in this attempt's failure notice.  TRUE when past that age. */
+static gboolean
 master_apply_expiry(MasterSource *source, const ImtaQueueEntry *entry, ImtaMessage *msg,
 		    gint64 now)
 {
 	gint ages[IMTA_MAX_NOTICES];
-	gint64 units = source->config->options != NULL ? source->config->options->return_units : 0;
+	gint64 units = master_return_units(source);
 	guint n_ages = imta_cnf_notices(source->config->cnf, source->channel, entry->priority, ages);
 	guint expired;
 
 	if (!master_notices_expired(entry->created, now, ages, n_ages, units))
-		return;
+		return FALSE;
 	expired = master_expire_pending(source->job, msg);
 	if (expired > 0)
 		imta_log(IMTA_LOG_NOTICE, "%s %s: queued for longer than the last notices age "
-			 "(%d %s): %u recipient%s failed with %s; the return job sends the "
-			 "non-delivery notice", entry->id, source->channel->name,
-			 ages[n_ages - 1], units == 1 ? "hours" : "days", expired,
-			 expired == 1 ? "" : "s", MASTER_EXPIRED_DIAGNOSTIC);
+			 "(%d %s): %u recipient%s failed with %s", entry->id,
+			 source->channel->name, ages[n_ages - 1], units == 1 ? "hours" : "days",
+			 expired, expired == 1 ? "" : "s", MASTER_EXPIRED_DIAGNOSTIC);
+	return TRUE;
+}
+
+/* ---- notices ---------------------------------------------------------- */
+
+static ImtaNoticeContext
+master_notice_context(const MasterSource *source)
+{
+	return (ImtaNoticeContext){ source->config, source->queue, source->channel, 0, NULL,
+				    NULL };
+}
+
+/* `why` (may be "") follows the kind of notice in the log line. */
+static void
+master_log_notice(const MasterSource *source, const ImtaQueueEntry *entry, ImtaNoticeKind kind,
+		  const char *why, const ImtaNoticeOutcome *outcome)
+{
+	const char *what = imta_notice_kind_name(kind);
+	const char *channel = source->channel->name;
+
+	switch (outcome->result) {
+	case IMTA_NOTICE_SENT: {
+		g_autofree char *ids = g_strjoinv(" ", outcome->ids);
+		g_autofree char *files = g_strjoinv(" ", outcome->files);
+		g_autofree char *copy = NULL;
+
+		if (outcome->postmaster != NULL)
+			copy = g_strdup_printf(", with a postmaster copy to <%s>",
+					       outcome->postmaster);
+
+		imta_log(IMTA_LOG_NOTICE, "%s %s: %s%s %s queued as %s to <%s>%s, about %u "
+			 "recipient%s", entry->id, channel, what, why, ids, files,
+			 outcome->recipient, copy != NULL ? copy : "", outcome->reported,
+			 outcome->reported == 1 ? "" : "s");
+		break;
+	}
+	case IMTA_NOTICE_NULL_RETURN_PATH:
+		imta_log(IMTA_LOG_NOTICE, "%s %s: no %s%s sent: the return path is empty, and no "
+			 "notice is ever sent about a notice", entry->id, channel, what, why);
+		return;
+	case IMTA_NOTICE_NOT_REQUESTED:
+	case IMTA_NOTICE_NOTHING:
+		break;
+	}
+	/* K, as in the message log: a notice was due and the sender said no. */
+	if (outcome->declined > 0)
+		imta_log(IMTA_LOG_NOTICE, "%s %s: K no %s%s about %u recipient%s: the sender "
+			 "asked not to be told (NOTIFY)", entry->id, channel, what, why,
+			 outcome->declined, outcome->declined == 1 ? "" : "s");
+}
+
+/* Test hook: with IMTA_TEST_CRASH_AFTER_NOTICE naming an existing file,
+ * the job removes that file and kills itself with SIGKILL just after a
+ * failure notice is durable and before the failures are recorded, the
+ * crash the order above is designed for (once per file).  Documented in
+ * imta-queue(5) as a test hook. */
+static void
+master_test_crash_point(void)
+{
+	const char *flag = g_getenv("IMTA_TEST_CRASH_AFTER_NOTICE");
+
+	if (flag != NULL && flag[0] != '\0' && g_unlink(flag) == 0)
+		kill(getpid(), SIGKILL);
+}
+
+/* Indices (into the entry, and into msg) of this attempt's recipients
+ * that ended with `outcome`. */
+static void
+master_collect(const MasterDelivery *delivery, const ImtaMessage *msg, ImtaOutcome outcome,
+	       GArray *entry_idx, GArray *msg_idx)
+{
+	for (guint i = 0; i < delivery->map->len; i++) {
+		if (imta_message_recipient(msg, i)->outcome != outcome)
+			continue;
+		g_array_append_val(entry_idx, g_array_index(delivery->map, guint, i));
+		g_array_append_val(msg_idx, i);
+	}
+}
+
+/* A failure notice that cannot be queued now leaves its recipients to be
+ * tried again: recording them failed would lose the notice. */
+static void
+master_notify_failures(MasterSource *source, MasterDelivery *delivery, ImtaMessage *msg)
+{
+	g_autoptr(GArray) entry_idx = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GArray) msg_idx = g_array_new(FALSE, FALSE, sizeof(guint));
+	ImtaNoticeContext ctx = master_notice_context(source);
+	ImtaQueueEntry *entry = delivery->entry;
+	ImtaNoticeOutcome outcome;
+	g_autoptr(GError) error = NULL;
+	ImtaNoticeEvent event = { IMTA_NOTICE_FAILURE, entry, NULL, 0, 0 };
+
+	master_collect(delivery, msg, IMTA_OUTCOME_FAILED, entry_idx, msg_idx);
+	if (entry_idx->len == 0)
+		return;
+	event.indices = (const guint *)entry_idx->data;
+	event.n_indices = entry_idx->len;
+	if (imta_notice_send(&ctx, &event, &outcome, &error)) {
+		master_log_notice(source, entry, IMTA_NOTICE_FAILURE, "", &outcome);
+		if (outcome.result == IMTA_NOTICE_SENT)
+			master_test_crash_point();
+		imta_notice_outcome_clear(&outcome);
+		return;
+	}
+	if (g_error_matches(error, IMTA_NOTICE_ERROR, IMTA_NOTICE_ERROR_PERMANENT)) {
+		imta_log(IMTA_LOG_ERROR, "%s %s: no failure notice can be sent to <%s>, the "
+			 "failures are recorded without one: %s", entry->id, source->channel->name,
+			 imta_message_return_path(entry->message), error->message);
+		return;
+	}
+	imta_log(IMTA_LOG_WARNING, "%s %s: cannot queue the failure notice now, so %u failed "
+		 "recipient%s will be tried again: %s", entry->id, source->channel->name,
+		 entry_idx->len, entry_idx->len == 1 ? "" : "s", error->message);
+	for (guint i = 0; i < entry_idx->len; i++) {
+		guint m = g_array_index(msg_idx, guint, i);
+		g_autofree char *diagnostic = g_strdup(imta_message_recipient(msg, m)->diagnostic);
+
+		imta_master_job_report(source->job, msg, m, IMTA_OUTCOME_RETRY, diagnostic);
+		imta_master_job_report(source->job, entry->message,
+				       g_array_index(entry_idx, guint, i), IMTA_OUTCOME_RETRY,
+				       diagnostic);
+	}
+}
+
+/* Success notices are best effort: the recipients are delivered whatever
+ * becomes of the notice. */
+static void
+master_notify_successes(MasterSource *source, MasterDelivery *delivery, ImtaMessage *msg)
+{
+	g_autoptr(GArray) entry_idx = g_array_new(FALSE, FALSE, sizeof(guint));
+	g_autoptr(GArray) msg_idx = g_array_new(FALSE, FALSE, sizeof(guint));
+	ImtaNoticeContext ctx = master_notice_context(source);
+	ImtaNoticeOutcome outcome;
+	g_autoptr(GError) error = NULL;
+	ImtaNoticeEvent event = { IMTA_NOTICE_SUCCESS, delivery->entry, NULL, 0, 0 };
+
+	master_collect(delivery, msg, IMTA_OUTCOME_DELIVERED, entry_idx, msg_idx);
+	if (entry_idx->len == 0)
+		return;
+	event.indices = (const guint *)entry_idx->data;
+	event.n_indices = entry_idx->len;
+	if (!imta_notice_send(&ctx, &event, &outcome, &error)) {
+		imta_log(IMTA_LOG_ERROR, "%s %s: the success notice to <%s> is lost: %s",
+			 delivery->entry->id, source->channel->name,
+			 imta_message_return_path(delivery->entry->message), error->message);
+		return;
+	}
+	/* Success notices are asked for one by one: no line for those who
+	 * did not ask. */
+	if (outcome.result == IMTA_NOTICE_SENT)
+		master_log_notice(source, delivery->entry, IMTA_NOTICE_SUCCESS, "", &outcome);
+	imta_notice_outcome_clear(&outcome);
+}
+
+/* The delay warning due at a notices age but the last, once per age, at
+ * the first attempt after the age passed.  Ages passed together (the
+ * queue was stopped) give one warning. */
+static void
+master_warn_delay(MasterSource *source, ImtaQueueEntry *entry, gint64 now)
+{
+	gint ages[IMTA_MAX_NOTICES];
+	gint64 units = master_return_units(source), unit = master_notices_unit(units);
+	guint n_ages = imta_cnf_notices(source->config->cnf, source->channel, entry->priority,
+					ages);
+	g_autoptr(GArray) due = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autoptr(GArray) pending = g_array_new(FALSE, FALSE, sizeof(guint));
+	ImtaNoticeContext ctx = master_notice_context(source);
+	ImtaNoticeEvent event = { IMTA_NOTICE_DELAY, entry, NULL, 0, 0 };
+	ImtaNoticeOutcome outcome;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *note = NULL;
+	g_autofree char *why = NULL;
+	g_autofree char *notice_id = NULL;
+	gint latest = 0;
+
+	for (guint k = 0; k + 1 < n_ages; k++) {
+		gint64 age = (gint64)ages[k] * unit;
+
+		if (ages[k] > 0 && now - entry->created >= age &&
+		    !imta_queue_entry_warned(entry, age)) {
+			g_array_append_val(due, age);
+			latest = ages[k];
+		}
+	}
+	if (due->len == 0)
+		return;
+	for (guint i = 0; i < imta_message_recipient_count(entry->message); i++)
+		if (!master_outcome_final(imta_message_recipient(entry->message, i)->outcome))
+			g_array_append_val(pending, i);
+	if (pending->len == 0)
+		return;
+	event.indices = (const guint *)pending->data;
+	event.n_indices = pending->len;
+	event.retry_until = entry->created + (gint64)ages[n_ages - 1] * unit;
+	why = g_strdup_printf(" (notices age %d %s%s)", latest, units == 1 ? "hour" : "day",
+			      latest == 1 ? "" : "s");
+	if (!imta_notice_send(&ctx, &event, &outcome, &error)) {
+		if (!g_error_matches(error, IMTA_NOTICE_ERROR, IMTA_NOTICE_ERROR_PERMANENT)) {
+			imta_log(IMTA_LOG_WARNING, "%s %s: cannot queue the delay warning now; it "
+				 "is tried again at the next attempt: %s", entry->id,
+				 source->channel->name, error->message);
+			return;
+		}
+		imta_log(IMTA_LOG_ERROR, "%s %s: no delay warning can be sent to <%s>: %s",
+			 entry->id, source->channel->name,
+			 imta_message_return_path(entry->message), error->message);
+		note = g_strdup_printf("not sent: %s", error->message);
+	} else {
+		master_log_notice(source, entry, IMTA_NOTICE_DELAY, why, &outcome);
+		if (outcome.result == IMTA_NOTICE_SENT) {
+			notice_id = g_strdup(outcome.ids[0]);
+			note = g_strdup_printf("sent to %s", outcome.recipient);
+		} else if (outcome.result == IMTA_NOTICE_NULL_RETURN_PATH) {
+			note = g_strdup("not sent: empty return path");
+		} else {
+			note = g_strdup("not sent: not requested (NOTIFY)");
+		}
+		imta_notice_outcome_clear(&outcome);
+	}
+	for (guint i = 0; i < due->len; i++)
+		imta_queue_entry_note_warning(entry, g_array_index(due, gint64, i), notice_id,
+					      note);
+}
+
+/* Every notice this attempt calls for, before anything is recorded. */
+static void
+master_send_notices(MasterSource *source, MasterDelivery *delivery, ImtaMessage *msg,
+		    gint64 now, gboolean expired)
+{
+	master_notify_failures(source, delivery, msg);
+	master_notify_successes(source, delivery, msg);
+	if (!expired)
+		master_warn_delay(source, delivery->entry, now);
 }
 
 static gboolean
@@ -508,12 +758,13 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 	g_autoptr(GError) local = NULL;
 	guint delivered, failed, retry, left_d, left_f, left_r, attempt;
 	gint64 now = master_now(), delay, next_attempt;
+	gboolean expired;
 
 	g_return_val_if_fail(delivery != NULL, FALSE);
 	entry = delivery->entry;
 	old_path = g_strdup(entry->path);
 	attempt = entry->attempts + 1;
-	master_apply_expiry(source, entry, msg, now);
+	expired = master_apply_expiry(source, entry, msg, now);
 	for (guint i = 0; i < delivery->map->len; i++) {
 		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
 
@@ -521,6 +772,7 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 				       g_array_index(delivery->map, guint, i), rcpt->outcome,
 				       rcpt->diagnostic);
 	}
+	master_send_notices(source, delivery, msg, now, expired);
 	master_count_outcomes(msg, &delivered, &failed, &retry);
 	master_count_outcomes(entry->message, &left_d, &left_f, &left_r);
 	delay = master_retry_delay(source->channel, entry->priority, entry->attempts);

@@ -150,6 +150,20 @@ queue_file_format_attempt(GString *out, gint64 now, guint attempt, gint64 next,
 	g_string_append_c(out, '\n');
 }
 
+void
+queue_file_format_warning(GString *out, gint64 now, const QueueWarning *warning)
+{
+	g_string_append_printf(out, "W %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " ", now,
+			       warning->age);
+	if (warning->notice_id != NULL)
+		imta_xtext_append(out, warning->notice_id, -1);
+	else
+		g_string_append_c(out, '-');
+	g_string_append_c(out, ' ');
+	imta_xtext_append(out, warning->note != NULL ? warning->note : "", -1);
+	g_string_append_c(out, '\n');
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 typedef struct {
@@ -548,6 +562,20 @@ parse_record(QueueEntryPrivate *priv, const char *line, gint64 *last_next, gbool
 			g_clear_pointer(&priv->pub.last_error, g_free);
 		*last_next = next;
 		*have_a = TRUE;
+	} else if (strcmp(f[0], "W") == 0) {
+		gint64 age;
+
+		if (!parse_int(f[2], 0, G_MAXINT64, &age) || !imta_xtext_valid(f[3], -1) ||
+		    !imta_xtext_valid(f[4], -1))
+			return;
+		/* A handful of ages are ever configured; a file with more is
+		 * damaged, and the extra records are ignored. */
+		if (priv->warned->len >= QUEUE_MAX_WARNINGS)
+			return;
+		for (guint i = 0; i < priv->warned->len; i++)
+			if (g_array_index(priv->warned, gint64, i) == age)
+				return;
+		g_array_append_val(priv->warned, age);
 	}
 }
 
@@ -617,6 +645,7 @@ entry_from_envelope(Reader *r, Envelope *env, goffset content_offset)
 	if (env->envid != NULL)
 		imta_message_set_envid(entry->message, env->envid);
 	imta_message_set_ret(entry->message, env->ret);
+	priv->warned = g_array_new(FALSE, FALSE, sizeof(gint64));
 	priv->recorded = g_array_sized_new(FALSE, TRUE, sizeof(QueueRecorded), env->rcpts->len);
 	g_array_set_size(priv->recorded, env->rcpts->len);
 	for (guint i = 0; i < env->rcpts->len; i++) {

@@ -28,6 +28,7 @@ G_BEGIN_DECLS
 #define QUEUE_MAX_TRAILER (16 * 1024 * 1024)   /* all outcome records */
 #define QUEUE_STALE_AGE (24 * 60 * 60)         /* seconds: a temporary file this old is dead */
 #define QUEUE_MAX_DELAY (G_GINT64_CONSTANT(366) * 24 * 60 * 60) /* longest retry delay */
+#define QUEUE_MAX_WARNINGS 64                 /* distinct "W" ages kept per file */
 
 struct _ImtaQueue {
 	char *root;                 /* absolute */
@@ -108,10 +109,19 @@ typedef struct {
 	char *diagnostic;
 } QueueRecorded;
 
+/* A delay warning noted but not yet written ("W" record). */
+typedef struct {
+	gint64 age;                 /* seconds */
+	char *notice_id;            /* NULL: none sent */
+	char *note;
+} QueueWarning;
+
 /* What imta_queue_entry_read hands out: the public entry first. */
 typedef struct {
 	ImtaQueueEntry pub;
 	GArray *recorded;           /* QueueRecorded, one per recipient */
+	GArray *warned;             /* gint64 ages of the "W" records */
+	GPtrArray *warnings;        /* QueueWarning *, noted since the file was read */
 } QueueEntryPrivate;
 
 /* Parse the queue file open on `fd`; `rel` is its path relative to the
@@ -124,6 +134,8 @@ void queue_file_format_outcome(GString *out, gint64 now, guint index, ImtaOutcom
 			       const char *diagnostic);
 void queue_file_format_attempt(GString *out, gint64 now, guint attempt, gint64 next,
 			       const char *reason);
+/* Append a "W" record. */
+void queue_file_format_warning(GString *out, gint64 now, const QueueWarning *warning);
 
 const char *queue_priority_name(ImtaPriority priority);
 

@@ -71,7 +71,55 @@ imta_queue_entry_free(ImtaQueueEntry *entry)
 			g_free(g_array_index(priv->recorded, QueueRecorded, i).diagnostic);
 		g_array_unref(priv->recorded);
 	}
+	if (priv->warned != NULL)
+		g_array_unref(priv->warned);
+	if (priv->warnings != NULL)
+		g_ptr_array_unref(priv->warnings);
 	g_free(priv);
+}
+
+/* ---- delay warnings ------------------------------------------------------ */
+
+static void
+queue_warning_free(gpointer data)
+{
+	QueueWarning *warning = data;
+
+	g_free(warning->notice_id);
+	g_free(warning->note);
+	g_free(warning);
+}
+
+gboolean
+imta_queue_entry_warned(const ImtaQueueEntry *entry, gint64 age)
+{
+	const QueueEntryPrivate *priv = (const QueueEntryPrivate *)entry;
+
+	for (guint i = 0; priv->warned != NULL && i < priv->warned->len; i++)
+		if (g_array_index(priv->warned, gint64, i) == age)
+			return TRUE;
+	for (guint i = 0; priv->warnings != NULL && i < priv->warnings->len; i++)
+		if (((const QueueWarning *)priv->warnings->pdata[i])->age == age)
+			return TRUE;
+	return FALSE;
+}
+
+void
+imta_queue_entry_note_warning(ImtaQueueEntry *entry, gint64 age, const char *notice_id,
+			      const char *note)
+{
+	QueueEntryPrivate *priv = (QueueEntryPrivate *)entry;
+	QueueWarning *warning;
+
+	if (imta_queue_entry_warned(entry, age))
+		return;
+	if (priv->warnings == NULL)
+		priv->warnings = g_ptr_array_new_with_free_func(queue_warning_free);
+	warning = g_new0(QueueWarning, 1);
+	warning->age = age;
+	warning->notice_id = g_strdup(notice_id);
+	warning->note = g_strdup(note);
+	g_ptr_array_add(priv->warnings, warning);
 }
 
 /* ---- helpers --------------------------------------------------------------- */
@@ -182,6 +230,8 @@ entry_format_records(QueueEntryPrivate *priv, GString *out, gint64 now, gint64 n
 			continue;
 		queue_file_format_outcome(out, now, i, rcpt->outcome, rcpt->diagnostic);
 	}
+	for (guint i = 0; priv->warnings != NULL && i < priv->warnings->len; i++)
+		queue_file_format_warning(out, now, priv->warnings->pdata[i]);
 	queue_file_format_attempt(out, now, priv->pub.attempts + 1, next, reason);
 }
 
@@ -200,6 +250,13 @@ entry_remember_recorded(QueueEntryPrivate *priv)
 		g_free(rec->diagnostic);
 		rec->diagnostic = g_strdup(rcpt->diagnostic);
 	}
+	for (guint i = 0; priv->warnings != NULL && i < priv->warnings->len; i++) {
+		gint64 age = ((const QueueWarning *)priv->warnings->pdata[i])->age;
+
+		g_array_append_val(priv->warned, age);
+	}
+	if (priv->warnings != NULL)
+		g_ptr_array_set_size(priv->warnings, 0);
 }
 
 /* Append `records` durably; a failed append is cut off again. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -604,4 +605,38 @@ imta_daemon_main(const ImtaDaemonSpec *spec, gpointer user_data, int argc, char 
 	imta_log_close();
 	imta_config_free(daemon.config);
 	return status;
+}
+
+int
+imta_daemon_accept_local(int listen_fd, const char *what, struct ucred *cred_r)
+{
+	for (;;) {
+		socklen_t len = sizeof(*cred_r);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				imta_log(IMTA_LOG_WARNING, "accept on %s: %s", what,
+					 g_strerror(errno));
+			return -1;
+		}
+		/* A peer whose credentials cannot be read is never trusted. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred_r, &len) == 0)
+			return fd;
+		close(fd);
+	}
+}
+
+char *
+imta_daemon_describe_status(int status)
+{
+	if (WIFEXITED(status))
+		return g_strdup_printf("exit status %d", WEXITSTATUS(status));
+	if (WIFSIGNALED(status))
+		return g_strdup_printf("signal %d (%s)%s", WTERMSIG(status),
+				       g_strsignal(WTERMSIG(status)),
+				       WCOREDUMP(status) ? ", core dumped" : "");
+	return g_strdup_printf("wait status %#x", (guint)status);
 }

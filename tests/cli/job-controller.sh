@@ -250,8 +250,11 @@ mkdir -p "$QUEUE"
 printf 'half a message' >"$QUEUE/\$$dead-1.tmp"
 start_jc
 ok $? "the controller starts in the foreground and listens"
-[ ! -e "$QUEUE/\$$dead-1.tmp" ]
+# The clean-up runs with the first scan, which may finish after the
+# sockets are up.
+wait_until 100 test ! -e "$QUEUE/\$$dead-1.tmp"
 ok $? "a stale temporary file of a dead enqueuer is removed at start"
+wait_until 100 grep -q "removed 1 stale temporary file" "$LOG"
 check_grep "the removal is logged" "$LOG" "removed 1 stale temporary file from the queue"
 check_grep "the pid file names the controller" "$PIDFILE" "$JC_PID"
 check_run "a second instance refuses to start" 75 "$JC" --config "$C" -f

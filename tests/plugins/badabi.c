@@ -15,7 +15,7 @@ badabi_master(ImtaMasterJob *job)
 }
 
 G_MODULE_EXPORT const ImtaPlugin imta_plugin_descriptor = {
-	.abi_version = IMTA_PLUGIN_ABI_VERSION + 998,
+	.abi_version = 999,    /* never a real version */
 	.name = "badabi",
 	.version = "0",
 	.keywords = keywords,

@@ -1,8 +1,10 @@
 /*
  * testchannel.c - a channel whose outcome the recipient chooses, for the
  * scheduling tests: local parts starting with "defer" are retried, with
- * "fail" fail permanently, with "slow" take half a second, and everything
- * else is delivered.  Each outcome is appended as a line "<milliseconds>
+ * "fail" fail permanently, with "reject" fail permanently as if a remote
+ * server had refused them (the diagnostic names it and gives its SMTP
+ * reply), with "slow" take half a second, and everything else is
+ * delivered.  Each outcome is appended as a line "<milliseconds>
  * <id> <address> <D|Q|F>" to the file named by the keyword's argument, so
  * a test can time attempts and count duplicates.
  */
@@ -22,6 +24,11 @@ static const ImtaPluginKeyword testchannel_keywords[] = {
 static ImtaOutcome
 testchannel_outcome(const char *address, const char **diagnostic_r)
 {
+	if (g_str_has_prefix(address, "reject")) {
+		*diagnostic_r = "remote mx.test.example [192.0.2.25] said: 550 5.1.1 no such "
+				"mailbox here";
+		return IMTA_OUTCOME_FAILED;
+	}
 	if (g_str_has_prefix(address, "defer")) {
 		*diagnostic_r = "4.2.0 deferred by the test channel";
 		return IMTA_OUTCOME_RETRY;

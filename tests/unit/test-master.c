@@ -618,6 +618,24 @@ typedef struct {
 	ImtaQueue *queue;
 } QueueFixture;
 
+/* The sender's domain routes to channel parked, where notices stay. */
+static const char notices_cnf[] =
+	"bitbucket.example.com  $U%$D@bitbucket-daemon\n"
+	"example.org            $U%$D@parked-daemon\n"
+	"\n"
+	"defaults notices 1 2 4 7\n"
+	"\n"
+	"l\n"
+	"mail.example.com\n"
+	"\n"
+	"bitbucket\n"
+	"bitbucket-daemon\n"
+	"\n"
+	"parked\n"
+	"parked-daemon\n";
+
+/* `data`: NULL for test_cnf, or the text of another imta.cnf (whose
+ * local host is mail.example.com). */
 static void
 queue_fixture_set_up(QueueFixture *fx, gconstpointer data)
 {
@@ -628,7 +646,15 @@ queue_fixture_set_up(QueueFixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	root = g_build_filename(fx->dir, "queue", NULL);
 	fx->config = g_new0(ImtaConfig, 1);
-	fx->config->cnf = load_test_cnf();
+	if (data != NULL) {
+		fx->config->cnf = imta_cnf_parse_text("imta.cnf", data, strlen(data), NULL,
+						      &error);
+		g_assert_no_error(error);
+		fx->config->tailor = g_new0(ImtaTailor, 1);
+		fx->config->tailor->hostname = g_strdup("mail.example.com");
+	} else {
+		fx->config->cnf = load_test_cnf();
+	}
 	fx->config->options = imta_option_dat_new_default();
 	fx->queue = imta_queue_open(root, fx->config->cnf, NULL, &error);
 	g_assert_no_error(error);
@@ -1038,6 +1064,157 @@ test_source_deleted_meanwhile(QueueFixture *fx, gconstpointer data)
 	g_assert_false(queue_has(fx, path));
 }
 
+/* ---- notices ------------------------------------------------------------- */
+
+static guint
+queue_count(QueueFixture *fx, const char *channel, const char *containing)
+{
+	g_autofree char *dir = g_build_filename(imta_queue_root(fx->queue), channel, NULL);
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	guint n = 0;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		g_autofree char *path = g_build_filename(dir, name, NULL);
+		g_autofree char *text = NULL;
+
+		g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+		if (strstr(text, containing) != NULL)
+			n++;
+	}
+	return n;
+}
+
+/* A failed recipient: the failure notice is in the queue before the
+ * failure is recorded, the postmaster has a copy, the delivered and the
+ * deferred recipients are not in it. */
+static void
+test_source_failure_notice(QueueFixture *fx, gconstpointer data)
+{
+	static const PluginAnswer answers[] = {
+		{ IMTA_OUTCOME_FAILED, "5.1.1 no such user" },
+		{ IMTA_OUTCOME_RETRY, "4.2.1 try later" },
+		{ IMTA_OUTCOME_DELIVERED, "2.0.0 ok" },
+	};
+	g_autofree char *path = enqueue_one(fx, "bitbucket", 3);
+	g_autofree char *path1 = with_prefix(path, "ZY");
+	g_autofree char *msg = g_strdup_printf("MSG %s\n", path);
+	g_autofree char *done = g_strdup_printf("DONE %s %s 1 1 1 *", path, path1);
+	const FakeStep steps[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg },
+		{ done, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	PluginScript script = { answers, g_ptr_array_new_with_free_func(g_free), 0 };
+	g_autoptr(ImtaQueueEntry) entry = NULL;
+	g_autoptr(GError) error = NULL;
+	FakeJc *fake = fake_start(steps, G_N_ELEMENTS(steps));
+
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, NULL), ==, IMTA_ENTRY_OK);
+	fake_finish(fake);
+	g_assert_cmpuint(queue_count(fx, "parked", "Final-Recipient: rfc822; r0@bitbucket"), ==,
+			 1);
+	g_assert_cmpuint(queue_count(fx, "parked", "Status: 5.1.1\n"), ==, 1);
+	g_assert_cmpuint(queue_count(fx, "parked", "r1@bitbucket"), ==, 0);
+	g_assert_cmpuint(queue_count(fx, "parked", "r2@bitbucket"), ==, 0);
+	g_assert_cmpuint(queue_count(fx, "l", "\nrcpt - rfc822;postmaster@mail.example.com "), ==,
+			 1);
+	entry = imta_queue_entry_read(fx->queue, path1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(imta_message_recipient(entry->message, 0)->outcome, ==,
+			IMTA_OUTCOME_FAILED);
+	g_ptr_array_unref(script.seen);
+}
+
+/* A failure notice that cannot be queued now (here: a file where the
+ * notice's channel directory should be) leaves the recipient deferred. */
+static void
+test_source_failure_notice_deferred(QueueFixture *fx, gconstpointer data)
+{
+	static const PluginAnswer answers[] = { { IMTA_OUTCOME_FAILED, "5.1.1 no such user" } };
+	g_autofree char *path = enqueue_one(fx, "bitbucket", 1);
+	g_autofree char *path1 = with_prefix(path, "ZY");
+	g_autofree char *msg = g_strdup_printf("MSG %s\n", path);
+	g_autofree char *done = g_strdup_printf("DONE %s %s 0 0 1 *", path, path1);
+	g_autofree char *blocker = g_build_filename(imta_queue_root(fx->queue), "parked", NULL);
+	const FakeStep steps[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg },
+		{ done, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	PluginScript script = { answers, g_ptr_array_new_with_free_func(g_free), 0 };
+	g_autoptr(ImtaQueueEntry) entry = NULL;
+	g_autoptr(GError) error = NULL;
+	FakeJc *fake;
+
+	g_assert_true(g_file_set_contents(blocker, "not a directory", -1, NULL));
+	fake = fake_start(steps, G_N_ELEMENTS(steps));
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, NULL), ==, IMTA_ENTRY_OK);
+	fake_finish(fake);
+	entry = imta_queue_entry_read(fx->queue, path1, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(imta_message_recipient(entry->message, 0)->outcome, ==,
+			IMTA_OUTCOME_RETRY);
+	g_assert_cmpstr(imta_message_recipient(entry->message, 0)->diagnostic, ==,
+			"5.1.1 no such user");
+	g_assert_cmpuint(queue_count(fx, "l", "X-IMTA-Queue-ID"), ==, 0);
+	g_ptr_array_unref(script.seen);
+}
+
+/* A delay warning at the first attempt after the first notices age, and
+ * not again at the next attempt. */
+static void
+test_source_delay_warning(QueueFixture *fx, gconstpointer data)
+{
+	static const PluginAnswer answers[] = { { IMTA_OUTCOME_RETRY, "4.2.1 try later" } };
+	g_autofree char *path = enqueue_one(fx, "bitbucket", 1);
+	g_autofree char *path1 = with_prefix(path, "ZY");
+	g_autofree char *path2 = with_prefix(path, "ZX");
+	g_autofree char *msg0 = g_strdup_printf("MSG %s\n", path);
+	g_autofree char *msg1 = g_strdup_printf("MSG %s\n", path1);
+	g_autofree char *done0 = g_strdup_printf("DONE %s %s 0 0 1 *", path, path1);
+	g_autofree char *done1 = g_strdup_printf("DONE %s %s 0 0 1 *", path1, path2);
+	const FakeStep steps0[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg0 },
+		{ done0, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	const FakeStep steps1[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg1 },
+		{ done1, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	PluginScript script = { answers, g_ptr_array_new_with_free_func(g_free), 0 };
+	g_autoptr(ImtaQueueEntry) entry = NULL;
+	g_autoptr(GError) error = NULL;
+	FakeJc *fake;
+
+	/* notices 1 2 4 7: a day and a minute old, past the first age. */
+	backdate(fx, path, g_get_real_time() / G_USEC_PER_SEC - DAY - 60);
+	fake = fake_start(steps0, G_N_ELEMENTS(steps0));
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, NULL), ==, IMTA_ENTRY_OK);
+	fake_finish(fake);
+	g_assert_cmpuint(queue_count(fx, "parked", "Action: delayed\n"), ==, 1);
+	g_assert_cmpuint(queue_count(fx, "parked", "Diagnostic-Code: X-IMTA; 4.2.1 try later\n"),
+			 ==, 1);
+	/* No postmaster copy of warnings by default. */
+	g_assert_cmpuint(queue_count(fx, "l", "X-IMTA-Queue-ID"), ==, 0);
+	entry = imta_queue_entry_read(fx->queue, path1, &error);
+	g_assert_no_error(error);
+	g_assert_true(imta_queue_entry_warned(entry, DAY));
+	g_assert_false(imta_queue_entry_warned(entry, 2 * DAY));
+
+	fake = fake_start(steps1, G_N_ELEMENTS(steps1));
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, NULL), ==, IMTA_ENTRY_OK);
+	fake_finish(fake);
+	g_assert_cmpuint(queue_count(fx, "parked", "Action: delayed\n"), ==, 1);
+	g_ptr_array_unref(script.seen);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1069,6 +1246,13 @@ main(int argc, char **argv)
 		   test_source_unusable_files, queue_fixture_tear_down);
 	g_test_add("/master/source/controller-gone", QueueFixture, NULL, queue_fixture_set_up,
 		   test_source_controller_gone, queue_fixture_tear_down);
+	g_test_add("/master/source/failure-notice", QueueFixture, notices_cnf,
+		   queue_fixture_set_up, test_source_failure_notice, queue_fixture_tear_down);
+	g_test_add("/master/source/failure-notice-deferred", QueueFixture, notices_cnf,
+		   queue_fixture_set_up, test_source_failure_notice_deferred,
+		   queue_fixture_tear_down);
+	g_test_add("/master/source/delay-warning", QueueFixture, notices_cnf,
+		   queue_fixture_set_up, test_source_delay_warning, queue_fixture_tear_down);
 	g_test_add("/master/source/deleted-meanwhile", QueueFixture, NULL, queue_fixture_set_up,
 		   test_source_deleted_meanwhile, queue_fixture_tear_down);
 	return g_test_run();

@@ -359,7 +359,7 @@ test_shipped(void)
 	g_assert_cmpstr(t->plugin_dir, ==, plugins);
 	g_assert_cmpstr(t->directory, ==, directory);
 	g_assert_cmpstr(t->hostname, ==, "mail.example.com");
-	g_assert_null(t->user);
+	g_assert_cmpstr(t->user, ==, "mail");
 }
 
 static void

@@ -1,0 +1,48 @@
+/*
+ * loops.h - the worker's event-loop threads.  Each thread runs its own
+ * GMainContext; a connection stays on the thread it was given for its
+ * whole life.  Other threads talk to a loop only through its inbox
+ * (new connections, finished blocking work, drain and abort orders).
+ */
+#ifndef IMTA_WORKER_LOOPS_H
+#define IMTA_WORKER_LOOPS_H
+
+#include <glib.h>
+
+typedef struct _ImtaConn ImtaConn;
+typedef struct _WorkerLoops WorkerLoops;
+typedef struct _WorkerLoop WorkerLoop;
+
+/* Called on a loop thread when a connection has ended (after ops->close). */
+typedef void (*WorkerConnEndedFn)(guint64 id, gpointer user_data);
+
+/* Start `count` threads with `stack_size` bytes of stack each (0: the
+ * system's default). */
+WorkerLoops *worker_loops_new(guint count, gsize stack_size, WorkerConnEndedFn ended,
+			      gpointer user_data, GError **error);
+/* Stop and join the threads; every connection must have ended. */
+void worker_loops_free(WorkerLoops *loops);
+
+/* ---- any thread ------------------------------------------------------ */
+
+/* The loop with the fewest connections; counts the new one there. */
+WorkerLoop *worker_loops_assign(WorkerLoops *loops);
+/* Hand a connection counted by worker_loops_assign to its loop. */
+void worker_loop_adopt(WorkerLoop *loop, ImtaConn *conn);
+/* Queue a finished job (a WorkerJob of conn_private.h) for its loop. */
+void worker_loop_post_done(WorkerLoop *loop, gpointer job);
+/* Every loop: call ops->drain on each of its connections. */
+void worker_loops_drain(WorkerLoops *loops);
+/* Every loop: close every connection now. */
+void worker_loops_abort(WorkerLoops *loops);
+
+/* ---- the loop's own thread ------------------------------------------- */
+
+GMainContext *worker_loop_context(WorkerLoop *loop);
+/* IMTA_CONN_INPUT_MAX bytes the loop's connections read into. */
+char *worker_loop_scratch(WorkerLoop *loop);
+gboolean worker_loop_draining(WorkerLoop *loop);
+/* A connection of this loop has ended; forget it. */
+void worker_loop_conn_ended(WorkerLoop *loop, ImtaConn *conn);
+
+#endif
