@@ -50,6 +50,16 @@ struct _DispLinger {
 	GList link;
 };
 
+/* The service's queues chain links embedded in their elements: take the
+ * head link without freeing it (g_queue_pop_head would free the link). */
+static gpointer
+disp_queue_pop(GQueue *queue)
+{
+	GList *link = g_queue_pop_head_link(queue);
+
+	return link != NULL ? link->data : NULL;
+}
+
 static void disp_check_stopped(Dispatcher *disp);
 
 gint64
@@ -246,7 +256,7 @@ disp_conn_finish(DispConn *conn, const char *outcome)
 	g_queue_unlink(&svc->live, &conn->live_link);
 	g_queue_push_tail_link(&svc->history, &conn->live_link);
 	if (svc->history.length > DISP_HISTORY_MAX)
-		disp_conn_free(g_queue_pop_head(&svc->history));
+		disp_conn_free(disp_queue_pop(&svc->history));
 	disp_debug(svc->debug, DISP_DEBUG_SERVICE,
 		   "service %s: connection %" G_GUINT64_FORMAT " from %s port %u: %s",
 		   svc->name, conn->id, conn->remote_ip, conn->remote_port, outcome);
@@ -615,10 +625,10 @@ disp_service_prune(DispService *svc, gint64 now)
 	DispWorker *worker;
 
 	while ((conn = g_queue_peek_head(&svc->history)) != NULL && conn->ended + keep <= now)
-		disp_conn_free(g_queue_pop_head(&svc->history));
+		disp_conn_free(disp_queue_pop(&svc->history));
 	while ((worker = g_queue_peek_head(&svc->exited)) != NULL &&
 	       (worker->exited + keep <= now || svc->exited.length > DISP_EXITED_MAX))
-		disp_worker_free(g_queue_pop_head(&svc->exited));
+		disp_worker_free(disp_queue_pop(&svc->exited));
 }
 
 /* DEBUG 16%2: each second, what every service holds. */
@@ -698,17 +708,17 @@ disp_service_free(gpointer data)
 	disp_workers_kill_all(svc);
 	if (svc->backoff_source != 0)
 		g_source_remove(svc->backoff_source);
-	while ((worker = g_queue_pop_head(&svc->workers)) != NULL)
+	while ((worker = disp_queue_pop(&svc->workers)) != NULL)
 		disp_worker_free(worker);
-	while ((worker = g_queue_pop_head(&svc->exited)) != NULL)
+	while ((worker = disp_queue_pop(&svc->exited)) != NULL)
 		disp_worker_free(worker);
 	/* The queue links point into the connections freed below. */
 	g_queue_init(&svc->queue);
-	while ((conn = g_queue_pop_head(&svc->live)) != NULL) {
+	while ((conn = disp_queue_pop(&svc->live)) != NULL) {
 		g_hash_table_remove(svc->disp->conns, &conn->id);
 		disp_conn_free(conn);
 	}
-	while ((conn = g_queue_pop_head(&svc->history)) != NULL)
+	while ((conn = disp_queue_pop(&svc->history)) != NULL)
 		disp_conn_free(conn);
 	g_ptr_array_unref(svc->listeners);
 	g_strfreev(svc->zones);

@@ -337,6 +337,9 @@ queue_rename_noreplace(int dir_fd, const char *from, const char *to)
 
 /* ---- notices ------------------------------------------------------------ */
 
+#define QUEUE_NOTIFY_TRIES 500
+#define QUEUE_NOTIFY_WAIT_US 1000     /* at most about half a second in all */
+
 void
 queue_notify(ImtaQueue *queue, char kind, const char *rel)
 {
@@ -347,9 +350,19 @@ queue_notify(ImtaQueue *queue, char kind, const char *rel)
 		return;
 	notice = g_strdup_printf("%c %s", kind, rel);
 	len = (int)strlen(notice);
-	/* Fire and forget: a lost notice only waits for the next scan. */
-	(void)!sendto(queue->notify_fd, notice, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL,
-		      (const struct sockaddr *)&queue->notify_addr, queue->notify_len);
+	/* A datagram socket's receive queue is short (net.unix.max_dgram_qlen,
+	 * often 10), so a burst of commits can find it full while the
+	 * controller is busy: wait a little for room rather than leave the
+	 * message until the next scan.  A controller that is not running
+	 * (ECONNREFUSED, ENOENT) is not waited for. */
+	for (guint tries = 0; tries < QUEUE_NOTIFY_TRIES; tries++) {
+		if (sendto(queue->notify_fd, notice, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL,
+			   (const struct sockaddr *)&queue->notify_addr, queue->notify_len) >= 0)
+			return;
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return;
+		g_usleep(QUEUE_NOTIFY_WAIT_US);
+	}
 }
 
 /* ---- open and close ---------------------------------------------------- */

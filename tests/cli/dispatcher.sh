@@ -15,7 +15,7 @@
 # statistics give for it.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 124
+plan 129
 
 PY=${PYTHON3:-python3}
 DISP="$abs_top_builddir/core/libexec/imta-dispatcher"
@@ -789,6 +789,29 @@ IMAGE=/nonexistent/worker"
 check_run "a missing worker program stops the start" 1 "$DISP" --config "$C" -f
 check_grep "naming the service and the program" "$ERR" \
 	"service NOPROG: the worker program /nonexistent/worker is not an executable file (IMAGE)"
+
+# ---- HISTORICAL_TIME ------------------------------------------------------------
+
+restart_with "a dispatcher with HISTORICAL_TIME=1 starts" "HISTORICAL_TIME=1
+[SERVICE=PY]
+PORT=$P1
+INTERFACE_ADDRESS=127.0.0.1
+IMAGE=$T/pyworker"
+dt greet "$P1" "$P1" "$P1" >"$OUT" 2>&1
+"$IMSIMTA" --config "$C" stats >"$OUT" 2>"$ERR"
+grep -cE "^    [0-9]+ +127\.0\.0\.1:[0-9]+ +[^ ]+ +[^ ]+ +closed " "$OUT" | grep -qx 3
+listed=$?
+[ $listed -ne 0 ] && diag_file "$OUT"
+ok $listed "closed connections are listed"
+sleep 3
+# Closed connections are dropped from the history when their time is up.
+dt greet "$P1" >/dev/null 2>&1
+"$IMSIMTA" --config "$C" stats >"$OUT" 2>"$ERR"
+grep -cE "^    [0-9]+ +127\.0\.0\.1:[0-9]+ +[^ ]+ +[^ ]+ +closed " "$OUT" | grep -qx 1
+ok $? "after HISTORICAL_TIME only the newest closed connection is listed"
+check_grep "the totals still count them all" "$OUT" "connections: 0 current, 4 total"
+stop_disp
+ok $? "the dispatcher stops cleanly after pruning its history"
 
 # ---- imsimta start and stop of the whole MTA ----------------------------------
 
