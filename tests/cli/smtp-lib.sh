@@ -64,6 +64,9 @@ smtp_instance() {
 	sed -i -e "s/^PORT=2525\$/PORT=$SMTP_PORT/" -e "s/^PORT=2587\$/PORT=$SUBMIT_PORT/" \
 		"$C/dispatcher.cnf"
 	printf 'DNS_SERVERS=127.0.0.1:%s\nDNS_TIMEOUT=1\n' "$(dead_port)" >>"$C/option.dat"
+	# 127.0.0.1 plays an Internet client, 127.0.0.2 a trusted one.
+	sed -i 's|^  \$(127\.0\.0\.0/8)  *\$Y$|  $(127.0.0.2/32)  $Y|' "$C/mappings"
+	grep -q '^  $(127.0.0.2/32)  $Y$' "$C/mappings" || echo "# INTERNAL_IP not narrowed"
 	QUEUE="$T/var/queue"
 	LOGDIR="$T/var/log"
 	mkdir -p "$T/var/tls"

@@ -1,0 +1,138 @@
+#!/bin/bash
+# SMTP crash safety: clients send messages while the test kills workers
+# with SIGKILL at random moments, and once the dispatcher itself.  Every
+# message the server acknowledged with 250 must be in the queue afterwards,
+# complete (its Subject line and body are there), and nothing half-written
+# may be left anywhere in the queue.
+#
+# Only processes this test started are signalled: the dispatcher and job
+# controller by the pids the shell got, the workers by the pids the
+# dispatcher (our child) reports as its own children.
+. "$abs_top_srcdir/tests/cli/smtp-lib.sh"
+smtp_instance
+plan 7
+
+# Messages stay queued: the store's channel has no master program here.
+cat >>"$C/job_controller.cnf" <<'EOF'
+
+[CHANNEL=ims-ms]
+MASTER_COMMAND=/bin/true
+EOF
+smtp_start_jc
+ok $? "the job controller starts"
+smtp_start_dispatcher
+ok $? "the dispatcher starts"
+
+# The client: SESSIONS threads, each sending messages one after another
+# and writing "<queue id> <subject>" for every 250; connection errors
+# (a killed worker) just start a new session.  Stops after SECONDS.
+cat >"$T/senders.py" <<'EOF'
+import socket, sys, threading, time
+
+port, seconds, sessions, out = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+lock = threading.Lock()
+acked = open(out, "w")
+end = time.monotonic() + seconds
+
+def reply(f):
+    while True:
+        line = f.readline()
+        if not line:
+            raise ConnectionError("closed")
+        if line[3:4] != b"-":
+            return line.decode("latin-1").rstrip("\r\n")
+
+def session(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    try:
+        reply(f)
+        s.sendall(b"EHLO crash.test\r\n"); reply(f)
+        k = 0
+        while time.monotonic() < end:
+            k += 1
+            subject = "crash-%d-%d-%f" % (n, k, time.monotonic())
+            s.sendall(b"MAIL FROM:<sender@example.org>\r\n"); reply(f)
+            s.sendall(b"RCPT TO:<alice@example.com>\r\n")
+            r = reply(f)
+            if not r.startswith("250"):
+                print("# RCPT refused: " + r, flush=True)
+                return
+            s.sendall(b"DATA\r\n"); reply(f)
+            body = ("Subject: %s\r\n\r\n" % subject + "line of text\r\n" * 40 + ".\r\n")
+            s.sendall(body.encode())
+            r = reply(f)
+            if r.startswith("250"):
+                with lock:
+                    acked.write("%s %s\n" % (r.split()[-1], subject))
+                    acked.flush()
+    finally:
+        s.close()
+
+def run(n):
+    while time.monotonic() < end:
+        try:
+            session(n)
+        except (OSError, ConnectionError):
+            time.sleep(0.05)
+
+threads = [threading.Thread(target=run, args=(i,)) for i in range(sessions)]
+for t in threads: t.start()
+for t in threads: t.join()
+EOF
+
+"$PY" "$T/senders.py" "$SMTP_PORT" 12 6 "$T/acked" &
+SENDERS=$!
+kills=0
+for round in 1 2 3 4 5 6 7 8; do
+	sleep "0.$((RANDOM % 9 + 1))"
+	for w in $(smtp_workers); do
+		kill -KILL "$w" 2>/dev/null && kills=$((kills + 1))
+		break
+	done
+	if [ "$round" = 4 ]; then
+		kill -KILL "$DISP_PID" 2>/dev/null && kills=$((kills + 1))
+		wait "$DISP_PID" 2>/dev/null
+		# Its workers drain and exit once their control socket closes.
+		smtp_start_dispatcher
+	fi
+done
+wait "$SENDERS"
+smtp_stop
+# More files than acknowledgements is allowed: a worker killed between the
+# commit and the 250 leaves a message the client will send again.
+echo "# $kills kills, $(wc -l <"$T/acked") messages acknowledged"
+
+[ "$(wc -l <"$T/acked")" -gt 20 ] && [ "$kills" -ge 5 ]
+ok $? "messages were acknowledged while processes were being killed"
+
+lost=0
+incomplete=0
+while read -r id subject; do
+	f=$(find "$QUEUE" -type f -name "??$id.00" | head -n 1)
+	if [ -z "$f" ]; then
+		lost=$((lost + 1))
+		echo "# lost: $id $subject"
+	elif ! grep -q "^Subject: $subject\$" "$f" || [ "$(grep -c '^line of text$' "$f")" -ne 40 ]; then
+		incomplete=$((incomplete + 1))
+		echo "# incomplete: $f"
+	fi
+done <"$T/acked"
+[ "$lost" -eq 0 ]
+ok $? "no acknowledged message was lost ($lost lost)"
+[ "$incomplete" -eq 0 ]
+ok $? "every acknowledged message is complete ($incomplete incomplete)"
+
+# Nothing half-written is visible: every file in the queue reads as a
+# queue file (imsimta qm), and no temporary file is left after a restart
+# of the job controller (it removes those of dead writers).
+smtp_start_jc
+"$abs_top_builddir/core/cli/imsimta" --config "$C" qm directory >"$OUT" 2>"$ERR"
+files=$(queue_count)
+listed=$(grep -cE "^ *[0-9]+ [0-9A-Z]{2}[0-9A-Z]{16}\.00 " "$OUT")
+[ "$files" -eq "$listed" ] && ! grep -qi "cannot read\|error" "$ERR"
+ok $? "every queue file reads ($files files, $listed listed)"
+smtp_stop
+[ -z "$(find "$QUEUE" -name '$*' -o -name '*.tmp')" ]
+ok $? "no temporary file is left in the queue"
+finish
