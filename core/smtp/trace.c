@@ -15,6 +15,7 @@
 
 #include <glib.h>
 
+#include <imta/notice.h>
 #include <imta/smtp.h>
 
 /* RFC 5322 2.1.1: lines SHOULD be at most 78 characters. */
@@ -206,29 +207,6 @@ trace_safe_address(const char *address)
 	return strlen(address) <= IMTA_SMTP_PATH_MAX;
 }
 
-/* RFC 5322 3.3 date-time, in English whatever the locale, with the local
- * time zone as a numeric offset. */
-static char *
-trace_date(gint64 time)
-{
-	static const char *const days[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(time);
-	gint64 offset;
-
-	if (dt == NULL)
-		dt = g_date_time_new_now_local();
-	offset = g_date_time_get_utc_offset(dt) / G_TIME_SPAN_MINUTE;
-	return g_strdup_printf("%s, %d %s %d %02d:%02d:%02d %c%02d%02d",
-			       days[g_date_time_get_day_of_week(dt) - 1],
-			       g_date_time_get_day_of_month(dt),
-			       months[g_date_time_get_month(dt) - 1], g_date_time_get_year(dt),
-			       g_date_time_get_hour(dt), g_date_time_get_minute(dt),
-			       g_date_time_get_second(dt), offset < 0 ? '-' : '+',
-			       (int) (ABS(offset) / 60), (int) (ABS(offset) % 60));
-}
-
 char *
 imta_smtp_received_header(const ImtaSmtpTrace *trace)
 {
@@ -249,7 +227,7 @@ imta_smtp_received_header(const ImtaSmtpTrace *trace)
 		g_string_append_c(f.out, ';');
 		f.column++;
 	}
-	date = trace_date(trace->time);
+	date = imta_notice_format_date(trace->time);
 	trace_word(&f, date, FALSE);
 	g_string_append_c(f.out, '\n');
 	return g_string_free(f.out, FALSE);
