@@ -59,6 +59,7 @@ typedef struct {
 	guint notify;       /* ImtaNotify bits */
 	ImtaOutcome outcome;
 	char *diagnostic;   /* the reply or reason of the last outcome */
+	gboolean dsn_passed; /* delivered to a next hop that took the DSN request */
 } ImtaRecipient;
 
 /* ---- messages ------------------------------------------------------- */
@@ -113,6 +114,13 @@ ImtaMessage *imta_master_job_next(ImtaMasterJob *job, GError **error);
 /* Record recipient `index`'s outcome and the reply or reason behind it. */
 void imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index,
 			    ImtaOutcome outcome, const char *diagnostic);
+
+/* Recipient `index` was handed to a next hop that accepted its DSN
+ * request (NOTIFY, ORCPT; RFC 3461 section 4.2): DELIVERED, and the
+ * success notice it may have asked for is now that hop's to send, so none
+ * is sent from here. */
+void imta_master_job_report_relayed(ImtaMasterJob *job, ImtaMessage *msg, guint index,
+				    const char *diagnostic);
 
 /* Done with `msg`: outcomes become durable before this returns TRUE. */
 gboolean imta_master_job_finish(ImtaMasterJob *job, ImtaMessage *msg, GError **error);

@@ -29,6 +29,7 @@
 #include <imta/queue.h>
 #include <imta/notice.h>
 #include <imta/jc_client.h>
+#include <imta/mail_log.h>
 #include "queue_source.h"
 
 struct _MasterSource {
@@ -409,6 +410,7 @@ master_source_next(gpointer data, GError **error)
 		if (source->reopen != NULL && *source->reopen) {
 			*source->reopen = 0;
 			imta_log_reopen();
+			imta_mail_log_reopen();
 		}
 		if (!imta_jc_client_send(source->jc, "NEXT", &local) ||
 		    (reply = imta_jc_client_read_line(source->jc, -1, &local)) == NULL) {
@@ -445,12 +447,25 @@ master_source_next(gpointer data, GError **error)
 	return NULL;
 }
 
+/* The Message-ID for the message log, when it shows them; read while
+ * the queue file is still in place. */
+static char *
+master_message_id(const MasterSource *source, const ImtaMessage *msg)
+{
+	if (!imta_mail_log_wants_message_id() || !imta_mail_log_enabled(source->channel->name))
+		return NULL;
+	return imta_mail_log_message_id_of(msg);
+}
+
 /* One line per recipient of this attempt in the mail.log spirit:
- * id, source channel, channel, code, blocks, from, ORCPT, address, diagnostic. */
+ * id, source channel, channel, code, blocks, from, ORCPT, address, diagnostic;
+ * and the recipient's D, Q or R entry in mail.log itself. */
 static void
 master_log_recipients(const MasterSource *source, const ImtaQueueEntry *entry,
-		      const ImtaMessage *msg)
+		      const ImtaMessage *msg, const char *message_id)
 {
+	g_autofree char *path = g_build_filename(imta_queue_root(source->queue), entry->path,
+						 NULL);
 	gint64 blocks = master_blocks(imta_message_size(msg),
 				      source->config->options != NULL
 					      ? source->config->options->block_size
@@ -469,6 +484,20 @@ master_log_recipients(const MasterSource *source, const ImtaQueueEntry *entry,
 			 source->channel->name, master_outcome_code(rcpt->outcome), blocks,
 			 from[0] != '\0' ? from : "<>", orcpt, rcpt->address,
 			 rcpt->diagnostic != NULL ? rcpt->diagnostic : "no outcome reported");
+		imta_mail_log_entry(&(ImtaMailLogEntry){
+			.code = (ImtaMailLogCode)master_outcome_code(rcpt->outcome),
+			.source = entry->source,
+			.destination = source->channel->name,
+			.queue_id = entry->id,
+			.size = imta_message_size(msg),
+			.from = from,
+			.orcpt = rcpt->orcpt,
+			.to = rcpt->address,
+			.diagnostic = rcpt->diagnostic != NULL ? rcpt->diagnostic
+							       : "no outcome reported",
+			.message_id = message_id,
+			.filename = path,
+		});
 	}
 }
 
@@ -585,7 +614,12 @@ master_collect(const MasterDelivery *delivery, const ImtaMessage *msg, ImtaOutco
 	       GArray *entry_idx, GArray *msg_idx)
 {
 	for (guint i = 0; i < delivery->map->len; i++) {
-		if (imta_message_recipient(msg, i)->outcome != outcome)
+		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+
+		if (rcpt->outcome != outcome)
+			continue;
+		/* The next hop that took the DSN request reports success itself. */
+		if (outcome == IMTA_OUTCOME_DELIVERED && rcpt->dsn_passed)
 			continue;
 		g_array_append_val(entry_idx, g_array_index(delivery->map, guint, i));
 		g_array_append_val(msg_idx, i);
@@ -755,6 +789,7 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 	MasterDelivery *delivery = g_hash_table_lookup(source->deliveries, msg);
 	ImtaQueueEntry *entry;
 	g_autofree char *old_path = NULL;
+	g_autofree char *message_id = NULL;
 	g_autoptr(GError) local = NULL;
 	guint delivered, failed, retry, left_d, left_f, left_r, attempt;
 	gint64 now = master_now(), delay, next_attempt;
@@ -773,6 +808,7 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 				       rcpt->diagnostic);
 	}
 	master_send_notices(source, delivery, msg, now, expired);
+	message_id = master_message_id(source, msg);
 	master_count_outcomes(msg, &delivered, &failed, &retry);
 	master_count_outcomes(entry->message, &left_d, &left_f, &left_r);
 	delay = master_retry_delay(source->channel, entry->priority, entry->attempts);
@@ -781,7 +817,7 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 		if (g_error_matches(local, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_NOT_FOUND)) {
 			/* Deleted by the administrator during delivery: the
 			 * deletion wins and no outcome is kept. */
-			master_log_recipients(source, entry, msg);
+			master_log_recipients(source, entry, msg, message_id);
 			imta_log(IMTA_LOG_WARNING, "%s %s: %s was deleted during delivery; outcomes "
 				 "not recorded", entry->id, source->channel->name, old_path);
 			master_send_done(source, old_path, NULL, delivered, failed, 0, 0);
@@ -801,7 +837,7 @@ master_source_finish(gpointer data, ImtaMessage *msg, GError **error)
 		return FALSE;
 	}
 	/* Logged once durable, so the log never claims more than the queue. */
-	master_log_recipients(source, entry, msg);
+	master_log_recipients(source, entry, msg, message_id);
 	if (left_r == 0) {
 		imta_log(IMTA_LOG_NOTICE, "%s %s: attempt %u: %u delivered, %u failed, %u deferred; "
 			 "%s removed", entry->id, source->channel->name, attempt, delivered, failed,

@@ -217,8 +217,18 @@ imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index, ImtaOu
 	g_return_if_fail(index < msg->recipients->len);
 	rcpt = &g_array_index(msg->recipients, ImtaRecipient, index);
 	rcpt->outcome = outcome;
+	rcpt->dsn_passed = FALSE;
 	g_free(rcpt->diagnostic);
 	rcpt->diagnostic = g_strdup(diagnostic);
+}
+
+void
+imta_master_job_report_relayed(ImtaMasterJob *job, ImtaMessage *msg, guint index,
+			       const char *diagnostic)
+{
+	g_return_if_fail(index < msg->recipients->len);
+	imta_master_job_report(job, msg, index, IMTA_OUTCOME_DELIVERED, diagnostic);
+	g_array_index(msg->recipients, ImtaRecipient, index).dsn_passed = TRUE;
 }
 
 gboolean

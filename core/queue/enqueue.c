@@ -11,7 +11,7 @@
  * file holding the envelope and the content (from memory, or copied from
  * the spool with copy_file_range(), which may share blocks, else
  * sendfile(), else read and write), then handed to the group committer,
- * which makes them durable and renames them into place together.  Small
+ * which puts them in place and makes them durable together.  Small
  * messages, the common case, thus cost one file each and nothing more for
  * the file system to write back.
  */
@@ -27,6 +27,7 @@
 #endif
 #include <glib.h>
 
+#include <imta/mail_log.h>
 #include <imta/queue.h>
 
 #include "group_commit.h"
@@ -69,6 +70,7 @@ struct _ImtaEnqueue {
 	gboolean broken;        /* a spool write failed: the content is unknown */
 	gboolean committed;
 	GPtrArray *files;       /* committed final names, NULL-terminated */
+	guint log_flags;        /* ImtaMailLogFlags of the E entries */
 };
 
 static void
@@ -120,6 +122,12 @@ imta_enqueue_set_priority(ImtaEnqueue *enq, ImtaPriority priority)
 {
 	g_return_if_fail(priority < IMTA_PRIORITY_COUNT);
 	enq->priority = priority;
+}
+
+void
+imta_enqueue_set_mail_log_flags(ImtaEnqueue *enq, guint flags)
+{
+	enq->log_flags = flags;
 }
 
 /* The destination host of an address: its domain after the last '@'. */
@@ -372,6 +380,52 @@ enqueue_plan(ImtaEnqueue *enq)
 	return files;
 }
 
+/* ---- the message log ------------------------------------------------- */
+
+/* The Message-ID, from the start of the content (memory or spool). */
+static char *
+enqueue_message_id(const ImtaEnqueue *enq)
+{
+	g_autofree char *buf = NULL;
+	gsize want = (gsize)MIN(enq->size, (goffset)ENQUEUE_BUFFER);
+	ssize_t n;
+
+	if (enq->spool_fd < 0)
+		return imta_mail_log_find_message_id(enq->pending->str, enq->pending->len);
+	buf = g_malloc(want + 1);
+	do
+		n = pread(enq->spool_fd, buf, want, 0);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? imta_mail_log_find_message_id(buf, (gsize)n) : NULL;
+}
+
+/* E entries, once the files are durable: one per recipient and file. */
+static void
+enqueue_mail_log(const ImtaEnqueue *enq, const EnqueueFile *file, const char *message_id)
+{
+	g_autofree char *path = g_build_filename(enq->queue->root, file->final_name, NULL);
+
+	for (guint i = 0; i < file->rcpts->len; i++) {
+		const EnqueueRecipient *r = &g_array_index(enq->rcpts, EnqueueRecipient,
+							   g_array_index(file->rcpts, guint, i));
+		ImtaMailLogEntry entry = {
+			.code = IMTA_MAIL_LOG_ENQUEUED,
+			.flags = enq->log_flags,
+			.source = enq->source,
+			.destination = file->channel->name,
+			.queue_id = file->id,
+			.size = enq->size,
+			.from = enq->return_path,
+			.orcpt = r->orcpt,
+			.to = r->address,
+			.message_id = message_id,
+			.filename = path,
+		};
+
+		imta_mail_log_entry(&entry);
+	}
+}
+
 /* ---- writing the files ------------------------------------------------- */
 
 static gboolean
@@ -544,6 +598,7 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	g_autoptr(GPtrArray) files = NULL;
 	g_autofree QueueTmpFile *tmps = NULL;
 	g_autofree const char **final_names = NULL;
+	g_autofree char *message_id = NULL;
 	gboolean unnamed, ok;
 
 	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
@@ -581,11 +636,14 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 		return FALSE;
 	}
 	enq->committed = TRUE;
+	if (imta_mail_log_enabled(enq->source) && imta_mail_log_wants_message_id())
+		message_id = enqueue_message_id(enq);
 	g_ptr_array_set_size(enq->files, 0);
 	for (guint i = 0; i < files->len; i++) {
 		EnqueueFile *file = files->pdata[i];
 
 		queue_notify(enq->queue, 'E', file->final_name);
+		enqueue_mail_log(enq, file, message_id);
 		g_ptr_array_add(enq->files, g_steal_pointer(&file->final_name));
 	}
 	g_ptr_array_add(enq->files, NULL);

@@ -3,13 +3,9 @@
  * share the file system syncs that make their files durable (the protocol
  * is described in group_commit.h).
  *
- * The committer runs in turns.  Each turn takes the batch that is waiting,
- * syncs, renames that batch into place, and wakes the batch of the turn
- * before, whose renames this turn's sync made durable.  So a sync serves
- * two batches at once (step 1 of one, step 3 of the previous one) and a
- * commit still waits for a sync of its data before its rename and a sync
- * of its rename before it returns.  With nothing new waiting, a turn only
- * syncs the previous batch's renames.
+ * The committer runs in turns.  Each turn takes the whole batch that is
+ * waiting, puts its files in place, makes them durable with one sync and
+ * wakes the batch; commits arriving meanwhile form the next batch.
  */
 #include "config.h"
 
@@ -132,32 +128,6 @@ commit_request_ok(const CommitRequest *req)
 	return req->error == NULL;
 }
 
-/* Step 1 without syncfs: fdatasync each file of a request. */
-static void
-commit_datasync_files(QueueCommitter *committer, CommitRequest *req)
-{
-	for (guint i = 0; i < req->n; i++) {
-		const QueueTmpFile *tmp = &req->tmps[i];
-		g_autoptr(GError) error = NULL;
-		int fd = tmp->name == NULL ? tmp->fd :
-			 openat(committer->root_fd, tmp->name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DATA);
-
-		if (fd >= 0 && errnum == 0 && fdatasync(fd) < 0)
-			errnum = errno;
-		else if (fd < 0)
-			errnum = errno;
-		if (fd >= 0 && tmp->name != NULL)
-			close(fd);
-		if (errnum != 0) {
-			commit_set_error(&error, committer->root, "sync",
-					 tmp->name != NULL ? tmp->name : req->final_names[i], errnum);
-			commit_fail(committer, req, error);
-			return;
-		}
-	}
-}
-
 /* Put one temporary file in place; 0 or -1 with errno. */
 static int
 commit_place(QueueCommitter *committer, const QueueTmpFile *tmp, const char *final_name)
@@ -173,8 +143,9 @@ commit_place(QueueCommitter *committer, const QueueTmpFile *tmp, const char *fin
 	return linkat(AT_FDCWD, proc_path, committer->root_fd, final_name, AT_SYMLINK_FOLLOW);
 }
 
+/* Step 1: every file of the request under its final name. */
 static void
-commit_rename_request(QueueCommitter *committer, CommitRequest *req)
+commit_place_request(QueueCommitter *committer, CommitRequest *req)
 {
 	for (guint i = 0; i < req->n; i++) {
 		g_autoptr(GError) error = NULL;
@@ -193,7 +164,34 @@ commit_rename_request(QueueCommitter *committer, CommitRequest *req)
 	}
 }
 
-/* Step 3 without syncfs: fsync each directory renamed into (once). */
+/* Step 2 without syncfs: fsync each file (data and inode) of a request. */
+static void
+commit_sync_files(QueueCommitter *committer, CommitRequest *req)
+{
+	for (guint i = 0; commit_request_ok(req) && i < req->n; i++) {
+		const QueueTmpFile *tmp = &req->tmps[i];
+		g_autoptr(GError) error = NULL;
+		int fd = tmp->name == NULL ? tmp->fd :
+			 openat(committer->root_fd, req->final_names[i],
+				O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC);
+
+		if (fd >= 0 && errnum == 0 && fsync(fd) < 0)
+			errnum = errno;
+		else if (fd < 0)
+			errnum = errno;
+		if (fd >= 0 && tmp->name != NULL)
+			close(fd);
+		if (errnum != 0) {
+			commit_set_error(&error, committer->root, "sync", req->final_names[i],
+					 errnum);
+			commit_fail(committer, req, error);
+		}
+	}
+}
+
+/* Step 2 without syncfs, continued: fsync each directory linked into
+ * (once per batch). */
 static void
 commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
 {
@@ -205,7 +203,7 @@ commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
 		for (guint j = 0; commit_request_ok(req) && j < req->n; j++) {
 			g_autoptr(GError) error = NULL;
 			char *dir = g_path_get_dirname(req->final_names[j]);
-			int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_RENAMES);
+			int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DIR);
 			int fd;
 
 			if (g_hash_table_contains(done, dir) && errnum == 0) {
@@ -229,18 +227,14 @@ commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
 	}
 }
 
-/* One syncfs() for both steps at once: the data of `fresh` (step 1) and
- * the renames of `renamed` (step 3).  FALSE when syncfs() is missing. */
+/* Step 2: one syncfs() for the whole batch, data and names at once.
+ * FALSE when syncfs() is missing. */
 static gboolean
-commit_syncfs_both(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
+commit_syncfs(QueueCommitter *committer, GPtrArray *batch)
 {
 	g_autoptr(GError) error = NULL;
-	int errnum = 0;
+	int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC);
 
-	if (fresh->len > 0)
-		errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_DATA);
-	if (errnum == 0 && renamed->len > 0)
-		errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC_RENAMES);
 	g_mutex_lock(&committer->lock);
 	committer->stats.syncs++;
 	g_mutex_unlock(&committer->lock);
@@ -256,34 +250,34 @@ commit_syncfs_both(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renam
 	if (errnum == 0)
 		return TRUE;
 	commit_set_error(&error, committer->root, "sync the file system of", NULL, errnum);
-	for (guint i = 0; i < fresh->len; i++)
-		commit_fail(committer, fresh->pdata[i], error);
-	for (guint i = 0; i < renamed->len; i++)
-		commit_fail(committer, renamed->pdata[i], error);
+	for (guint i = 0; i < batch->len; i++)
+		commit_fail(committer, batch->pdata[i], error);
 	return TRUE;
 }
 
-/* One turn of the committer: make `fresh` durable and `renamed`'s renames
- * durable, then rename `fresh` into place (its renames are made durable
- * by the next turn's sync, which also serves the next batch's data). */
+/* One turn of the committer: the batch in place, then durable. */
 static void
-commit_cycle(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
+commit_cycle(QueueCommitter *committer, GPtrArray *batch)
 {
 	gboolean synced = FALSE;
+	guint placed = 0;
 
+	for (guint i = 0; i < batch->len; i++) {
+		commit_place_request(committer, batch->pdata[i]);
+		placed += commit_request_ok(batch->pdata[i]) ? 1 : 0;
+	}
+	if (placed == 0)
+		return;
 	if (commit_use_syncfs(committer)) {
-		synced = commit_syncfs_both(committer, fresh, renamed);
+		synced = commit_syncfs(committer, batch);
 		if (!synced)
 			commit_disable_syncfs(committer);
 	}
-	if (!synced) {
-		for (guint i = 0; i < fresh->len; i++)
-			commit_datasync_files(committer, fresh->pdata[i]);
-		commit_sync_dirs(committer, renamed);
-	}
-	for (guint i = 0; i < fresh->len; i++)
-		if (commit_request_ok(fresh->pdata[i]))
-			commit_rename_request(committer, fresh->pdata[i]);
+	if (synced)
+		return;
+	for (guint i = 0; i < batch->len; i++)
+		commit_sync_files(committer, batch->pdata[i]);
+	commit_sync_dirs(committer, batch);
 }
 
 /* Each waiter has its own condition, so a turn wakes only its batch. */
@@ -294,50 +288,30 @@ commit_wake(CommitRequest *req)
 	g_cond_signal(&req->cond);
 }
 
-/* Requests whose files are renamed wait one more turn for the sync of
- * their renames; the failed ones are answered now. */
-static void
-commit_settle(QueueCommitter *committer, GPtrArray *fresh, GPtrArray *renamed)
-{
-	for (guint i = 0; i < renamed->len; i++)
-		commit_wake(renamed->pdata[i]);
-	g_ptr_array_set_size(renamed, 0);
-	for (guint i = 0; i < fresh->len; i++) {
-		CommitRequest *req = fresh->pdata[i];
-
-		if (commit_request_ok(req))
-			g_ptr_array_add(renamed, req);
-		else
-			commit_wake(req);
-	}
-}
-
 static gpointer
 commit_thread(gpointer data)
 {
 	QueueCommitter *committer = data;
-	g_autoptr(GPtrArray) renamed = g_ptr_array_new();
 
 	g_mutex_lock(&committer->lock);
 	for (;;) {
-		g_autoptr(GPtrArray) fresh = NULL;
+		g_autoptr(GPtrArray) batch = NULL;
 
-		while (g_queue_is_empty(&committer->pending) && renamed->len == 0 &&
-		       !committer->stopping)
+		while (g_queue_is_empty(&committer->pending) && !committer->stopping)
 			g_cond_wait(&committer->wake, &committer->lock);
-		if (g_queue_is_empty(&committer->pending) && renamed->len == 0)
+		if (g_queue_is_empty(&committer->pending))
 			break;
-		fresh = g_ptr_array_sized_new(committer->pending.length);
+		batch = g_ptr_array_sized_new(committer->pending.length);
 		while (!g_queue_is_empty(&committer->pending))
-			g_ptr_array_add(fresh, g_queue_pop_head(&committer->pending));
-		if (fresh->len > 0)
-			committer->stats.batches++;
+			g_ptr_array_add(batch, g_queue_pop_head(&committer->pending));
+		committer->stats.batches++;
 		g_mutex_unlock(&committer->lock);
 
-		commit_cycle(committer, fresh, renamed);
+		commit_cycle(committer, batch);
 
 		g_mutex_lock(&committer->lock);
-		commit_settle(committer, fresh, renamed);
+		for (guint i = 0; i < batch->len; i++)
+			commit_wake(batch->pdata[i]);
 	}
 	g_mutex_unlock(&committer->lock);
 	return NULL;

@@ -7,30 +7,37 @@
  * enqueue (relative to the queue root) and blocks.  The committer thread
  * takes the whole batch that is waiting, then:
  *
- *   1. makes the data durable: ONE syncfs() on the queue file system, or,
- *      where syncfs() is missing (not Linux, or ENOSYS), fdatasync() of
- *      each file of the batch;
- *   2. puts each temporary file in place under its final name, never
+ *   1. puts each temporary file in place under its final name, never
  *      replacing an existing file: an unnamed file (O_TMPFILE) is linked
  *      in, a named one renamed;
- *   3. makes the renames durable: one more syncfs(), or fsync() of each
- *      directory the batch renamed into;
- *   4. wakes the batch.
+ *   2. makes data and names durable together: ONE syncfs() on the queue
+ *      file system, or, where syncfs() is missing (not Linux, or ENOSYS),
+ *      fsync() of each file and of each directory linked into;
+ *   3. wakes the batch.
  *
- * Step 3 of one batch and step 1 of the next are the same sync: the
- * committer works in turns, each turn one sync (see group_commit.c), so
- * under load there is about one sync per batch, not two.
+ * So a commit costs one sync, shared by everything in its batch.  The
+ * price is a window between steps 1 and 2 in which a file is visible
+ * before it is durable:
+ *   - a process crash (kill -9) in the window loses nothing: the written
+ *     data is in the page cache, and the file is complete.  It was never
+ *     acknowledged, so its sender sends again and the message may be
+ *     delivered twice, never lost;
+ *   - a system crash in the window may leave a file shorter than its
+ *     envelope's size (file systems that order data before metadata,
+ *     ext4 and XFS among them, do not expose unwritten blocks); readers
+ *     refuse such a file as truncated (queue_file.c), and nothing was
+ *     acknowledged for it.
  *
  * A commit either has every one of its files in place and durable, or
  * fails with no file of it left behind, temporary or final: a failed
- * syncfs() fails every commit it served (both batches), a failed
- * fdatasync() or directory fsync() the commits whose file or directory it
- * was, a failed rename its own commit.  The final files of a failed commit
- * are unlinked again, since its client is about to be told to send again.
+ * syncfs() fails every commit of its batch, a failed fsync() the commits
+ * whose file or directory it was, a failed link or rename its own commit.
+ * The final files of a failed commit are unlinked again, since its client
+ * is about to be told to send again.
  *
  * syncfs() also writes back whatever else is dirty on that file system, so
  * the queue should have a file system of its own on a busy host; the sync
- * is still one flush for the batch instead of two per file.
+ * is still one flush for the batch instead of one per file.
  */
 #ifndef IMTA_QUEUE_GROUP_COMMIT_H
 #define IMTA_QUEUE_GROUP_COMMIT_H
@@ -75,9 +82,9 @@ void queue_committer_stats(QueueCommitter *committer, QueueCommitStats *stats_r)
 
 typedef enum {
 	QUEUE_COMMIT_FAULT_NONE,
-	QUEUE_COMMIT_FAULT_SYNC_DATA,    /* step 1 fails */
-	QUEUE_COMMIT_FAULT_RENAME,       /* a rename fails */
-	QUEUE_COMMIT_FAULT_SYNC_RENAMES, /* step 3 fails */
+	QUEUE_COMMIT_FAULT_RENAME,       /* step 1: a link or rename fails */
+	QUEUE_COMMIT_FAULT_SYNC,         /* step 2: syncfs, or a file's fsync, fails */
+	QUEUE_COMMIT_FAULT_SYNC_DIR,     /* step 2 without syncfs: a directory's fsync fails */
 } QueueCommitFault;
 
 /* Make the next occurrence of `fault` fail with `errnum`, after `skip`
@@ -85,8 +92,8 @@ typedef enum {
 void queue_committer_inject_fault(QueueCommitter *committer, QueueCommitFault fault, int errnum,
 				  guint skip);
 
-/* Force the fallback of step 1 and 3 (fdatasync/fsync per file and
- * directory), as on a system without syncfs(). */
+/* Force the fallback of step 2 (fsync per file and directory), as on a
+ * system without syncfs(). */
 void queue_committer_set_use_syncfs(QueueCommitter *committer, gboolean use_syncfs);
 
 G_END_DECLS

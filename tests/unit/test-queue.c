@@ -1537,10 +1537,8 @@ test_group_commit(Fixture *f, gconstpointer data)
 		g_assert_cmpuint(stats.syncs, ==, 0);
 		return;
 	}
-	/* One sync per turn; a turn serves one batch's data and the previous
-	 * batch's renames, plus one more turn after each lull. */
-	g_assert_cmpuint(stats.syncs, >, stats.batches);
-	g_assert_cmpuint(stats.syncs, <=, 2 * stats.batches);
+	/* One sync per batch, data and names at once. */
+	g_assert_cmpuint(stats.syncs, ==, stats.batches);
 }
 
 /* A commit of two files (two channels) whose step `fault` fails. */
@@ -1574,16 +1572,16 @@ test_commit_faults(Fixture *f, gconstpointer data)
 	g_autofree char *path = NULL;
 	QueueCommitStats before, after;
 
-	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC_DATA, 0, sync_fs);
+	/* The sync fails after both files were linked: both are taken back. */
+	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC, 0, sync_fs);
 	assert_commit_fails(f, QUEUE_COMMIT_FAULT_RENAME, 0, rename);
-	/* The second file's rename fails: the first is taken back. */
+	/* The second file's link fails: the first is taken back. */
 	assert_commit_fails(f, QUEUE_COMMIT_FAULT_RENAME, 1, rename);
-	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC_RENAMES, 0, sync_fs);
 
 	/* Without syncfs: each file and directory is synced instead. */
 	queue_committer_set_use_syncfs(queue_get_committer(f->queue), FALSE);
-	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC_DATA, 1, sync_file);
-	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC_RENAMES, 1, sync_dir);
+	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC, 1, sync_file);
+	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC_DIR, 1, sync_dir);
 	queue_committer_stats(queue_get_committer(f->queue), &before);
 	path = enqueue_one(f, "ims-ms", "a@example.com", "fallback\n");
 	queue_committer_stats(queue_get_committer(f->queue), &after);
