@@ -86,6 +86,19 @@ check_pools(const ImtaConfig *config)
 	return problems;
 }
 
+/* A plugin's own files (tcp_smtp's <channel>_option, say) are read by its
+ * init hook: run it, as the daemons will, so their mistakes show here. */
+static guint
+check_plugin_init(const ImtaConfig *config)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (config->plugins == NULL || imta_plugin_registry_init(config->plugins, config, &error))
+		return 0;
+	fprintf(stderr, "imsimta: %s\n", error->message);
+	return 1;
+}
+
 static void
 print_warnings(const GPtrArray *warnings)
 {
@@ -143,6 +156,8 @@ cli_check(const CliGlobal *global, int argc, char **argv)
 		print_all_warnings(config);
 	if (config != NULL && config->cnf != NULL && config->job_controller != NULL)
 		problems += check_pools(config);
+	if (problems == 0)
+		problems += check_plugin_init(config);
 	if (problems > 0) {
 		fprintf(stderr, "imsimta: %u configuration error%s in %s\n", problems,
 			problems == 1 ? "" : "s", global->config_dir);

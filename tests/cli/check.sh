@@ -4,7 +4,7 @@
 # file's errors are reported in one run.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 24
+plan 26
 
 check_run "the default configuration is valid" 0 "$IMSIMTA" --config "$C" check
 check_grep "check summarises what it read" "$OUT" "configuration valid:"
@@ -53,6 +53,13 @@ sed -i 's/pool IMS_POOL/pool NO_SUCH/' "$C/imta.cnf"
 check_run "an undefined pool fails check" 78 "$IMSIMTA" --config "$C" check
 check_grep "the undefined pool is named with the channel's position" "$ERR" \
 	"channel \"ims-ms\" names pool \"NO_SUCH\", which job_controller.cnf does not define"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# A channel option file is read by its plugin's init hook, as the daemons do.
+printf 'ALLOW_RECIPIENTS_PER_TRANSACTION=lots\n' >"$C/tcp_local_option"
+check_run "a bad channel option file fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "the option file error has its position" "$ERR" \
+	"$C/tcp_local_option:1:34: expected an integer between 1 and 1000000"
 rm -rf "$C" && cp -r "$T/good" "$C"
 
 # A missing imta.cnf, and a missing configuration directory.
