@@ -671,10 +671,10 @@ queue_fixture_tear_down(QueueFixture *fx, gconstpointer data)
 	g_free(fx->dir);
 }
 
-/* Queue one message for `n` recipients r0@, r1@ ... of `channel`; returns
- * its path. */
+/* Queue one message for `n` recipients r0@, r1@ ... of `channel`, each
+ * with NOTIFY `notify` (0: not given); returns its path. */
 static char *
-enqueue_one(QueueFixture *fx, const char *channel_name, guint n)
+enqueue_notify(QueueFixture *fx, const char *channel_name, guint n, guint notify)
 {
 	const ImtaChannel *channel = imta_cnf_channel_by_name(fx->config->cnf, channel_name);
 	g_autoptr(ImtaEnqueue) enq = imta_enqueue_new(fx->queue, "l", "ann@example.org");
@@ -684,7 +684,8 @@ enqueue_one(QueueFixture *fx, const char *channel_name, guint n)
 	for (guint i = 0; i < n; i++) {
 		g_autofree char *address = g_strdup_printf("r%u@%s.example.com", i, channel_name);
 
-		g_assert_true(imta_enqueue_add_recipient(enq, channel, address, NULL, 0, &error));
+		g_assert_true(imta_enqueue_add_recipient(enq, channel, address, NULL, notify,
+							 &error));
 	}
 	g_assert_true(imta_enqueue_write(enq, content, strlen(content), &error));
 	g_assert_true(imta_enqueue_commit(enq, &error));
@@ -692,10 +693,17 @@ enqueue_one(QueueFixture *fx, const char *channel_name, guint n)
 	return g_strdup(imta_enqueue_files(enq)[0]);
 }
 
+static char *
+enqueue_one(QueueFixture *fx, const char *channel_name, guint n)
+{
+	return enqueue_notify(fx, channel_name, n, 0);
+}
+
 /* What the test plugin does with recipient i of a message, by address. */
 typedef struct {
 	ImtaOutcome outcome;
 	const char *diagnostic;
+	gboolean relayed;       /* reported with imta_master_job_report_relayed */
 } PluginAnswer;
 
 typedef struct {
@@ -729,7 +737,9 @@ test_plugin_master(ImtaMasterJob *job)
 			const PluginAnswer *answer = &plugin_script->answers[which];
 
 			g_ptr_array_add(plugin_script->seen, g_strdup(address));
-			if (answer->outcome != IMTA_OUTCOME_NONE)
+			if (answer->relayed)
+				imta_master_job_report_relayed(job, msg, i, answer->diagnostic);
+			else if (answer->outcome != IMTA_OUTCOME_NONE)
 				imta_master_job_report(job, msg, i, answer->outcome,
 						       answer->diagnostic);
 		}
@@ -1127,6 +1137,38 @@ test_source_failure_notice(QueueFixture *fx, gconstpointer data)
 	g_ptr_array_unref(script.seen);
 }
 
+/* NOTIFY=SUCCESS: a success notice for the recipient delivered here, none
+ * for the one handed to a next hop that took the DSN request; both are
+ * delivered. */
+static void
+test_source_success_notice_relayed(QueueFixture *fx, gconstpointer data)
+{
+	static const PluginAnswer answers[] = {
+		{ IMTA_OUTCOME_DELIVERED, "2.0.0 remote mx.example.net [192.0.2.1] said: 250 ok",
+		  TRUE },
+		{ IMTA_OUTCOME_DELIVERED, "2.0.0 delivered" },
+	};
+	g_autofree char *path = enqueue_notify(fx, "bitbucket", 2, IMTA_NOTIFY_SUCCESS);
+	g_autofree char *msg = g_strdup_printf("MSG %s\n", path);
+	g_autofree char *done = g_strdup_printf("DONE %s - 2 0 0 0", path);
+	const FakeStep steps[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg },
+		{ done, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	PluginScript script = { answers, g_ptr_array_new_with_free_func(g_free), 0 };
+	FakeJc *fake = fake_start(steps, G_N_ELEMENTS(steps));
+
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, NULL), ==, IMTA_ENTRY_OK);
+	fake_finish(fake);
+	g_assert_cmpuint(queue_count(fx, "parked", "Final-Recipient: rfc822; r1@bitbucket"), ==,
+			 1);
+	g_assert_cmpuint(queue_count(fx, "parked", "r0@bitbucket"), ==, 0);
+	g_assert_false(queue_has(fx, path));
+	g_ptr_array_unref(script.seen);
+}
+
 /* A failure notice that cannot be queued now (here: a file where the
  * notice's channel directory should be) leaves the recipient deferred. */
 static void
@@ -1246,6 +1288,9 @@ main(int argc, char **argv)
 		   test_source_unusable_files, queue_fixture_tear_down);
 	g_test_add("/master/source/controller-gone", QueueFixture, NULL, queue_fixture_set_up,
 		   test_source_controller_gone, queue_fixture_tear_down);
+	g_test_add("/master/source/success-notice-relayed", QueueFixture, notices_cnf,
+		   queue_fixture_set_up, test_source_success_notice_relayed,
+		   queue_fixture_tear_down);
 	g_test_add("/master/source/failure-notice", QueueFixture, notices_cnf,
 		   queue_fixture_set_up, test_source_failure_notice, queue_fixture_tear_down);
 	g_test_add("/master/source/failure-notice-deferred", QueueFixture, notices_cnf,
