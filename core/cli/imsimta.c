@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include <imta/imta.h>
+#include <imta/mail_log.h>
 #include "commands.h"
 
 typedef struct {
@@ -56,6 +57,8 @@ cli_load_config(const CliGlobal *global, guint flags)
 
 	if (config == NULL)
 		fprintf(stderr, "imsimta: %s\n", error->message);
+	else
+		imta_mail_log_init(config); /* the file is opened at the first entry */
 	return config;
 }
 

@@ -31,6 +31,7 @@
 #define TL(field) G_STRUCT_OFFSET(ImtaTailor, field)
 
 static gboolean tailor_check_directory(const char *value, const char **expected_r);
+static gboolean tailor_check_mail_log(const char *value, const char **expected_r);
 
 const ImtaOptionSpec imta_tailor_options[] = {
 	{ .name = "IMTA_QUEUE", .kind = IMTA_OPT_STRING,
@@ -60,6 +61,9 @@ const ImtaOptionSpec imta_tailor_options[] = {
 	{ .name = "IMTA_DIRECTORY", .kind = IMTA_OPT_STRING, .default_value = "ldif:directory.ldif",
 	  .offset = TL(directory), .scopes = IMTA_SCOPE_GLOBAL, .check = tailor_check_directory,
 	  .doc = "directory backend: ldif:FILE" },
+	{ .name = "IMTA_MAIL_LOG", .kind = IMTA_OPT_STRING, .default_value = "file",
+	  .offset = TL(mail_log), .scopes = IMTA_SCOPE_GLOBAL, .check = tailor_check_mail_log,
+	  .doc = "message log: file (<IMTA_LOG>/mail.log_current) or syslog" },
 };
 const gsize imta_tailor_n_options = G_N_ELEMENTS(imta_tailor_options);
 
@@ -71,6 +75,13 @@ tailor_check_directory(const char *value, const char **expected_r)
 		return value[5] != '\0';
 	return g_ascii_strncasecmp(value, "ldap://", 7) == 0 ||
 	       g_ascii_strncasecmp(value, "ldaps://", 8) == 0;
+}
+
+static gboolean
+tailor_check_mail_log(const char *value, const char **expected_r)
+{
+	*expected_r = "file or syslog";
+	return g_ascii_strcasecmp(value, "file") == 0 || g_ascii_strcasecmp(value, "syslog") == 0;
 }
 
 const char *

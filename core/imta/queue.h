@@ -104,9 +104,19 @@ typedef struct _ImtaEnqueue ImtaEnqueue;
 
 ImtaEnqueue *imta_enqueue_new(ImtaQueue *queue, const char *source_channel,
 			      const char *return_path);
+/* A fresh queue id (IMTA_QUEUE_ID_LENGTH characters of [0-9A-Z]), unique
+ * across the queue in practice; a clash is still caught at commit. */
+void imta_queue_new_id(char id[IMTA_QUEUE_ID_LENGTH + 1]);
+/* Give the first queue file of this enqueue `id` (from imta_queue_new_id,
+ * so that a Received: header written before the commit names the file);
+ * the other files get ids of their own.  FALSE when `id` is not one. */
+gboolean imta_enqueue_set_id(ImtaEnqueue *enq, const char *id);
 void imta_enqueue_set_envid(ImtaEnqueue *enq, const char *envid);
 void imta_enqueue_set_ret(ImtaEnqueue *enq, ImtaRet ret);
 void imta_enqueue_set_priority(ImtaEnqueue *enq, ImtaPriority priority);
+/* ImtaMailLogFlags (mail_log.h) of the session the message came by (TLS,
+ * SASL), shown in its E entries in mail.log; default none. */
+void imta_enqueue_set_mail_log_flags(ImtaEnqueue *enq, guint flags);
 
 /* A recipient, already rewritten, for `channel`. */
 gboolean imta_enqueue_add_recipient(ImtaEnqueue *enq, const ImtaChannel *channel,

@@ -17,6 +17,9 @@
  *                     "ldif:directory.ldif")
  *   IMTA_TABLE        where imta.cnf, mappings, option.dat... live
  *                     (default: the configuration directory itself)
+ *   IMTA_MAIL_LOG     where the message log goes: "file"
+ *                     (<IMTA_LOG>/mail.log_current, the default) or
+ *                     "syslog" (facility mail)
  */
 #ifndef IMTA_TAILOR_H
 #define IMTA_TAILOR_H
@@ -38,6 +41,7 @@ typedef struct {
 	char *user;         /* NULL = do not change user */
 	char *hostname;
 	char *directory;    /* backend spec, e.g. "ldif:/abs/path/directory.ldif" */
+	char *mail_log;     /* "file" or "syslog" (any case) */
 } ImtaTailor;
 
 /* Read <config_dir>/imta_tailor.  A missing file is not an error: every

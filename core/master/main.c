@@ -23,6 +23,7 @@
 #include <imta/imta.h>
 #include <imta/queue.h>
 #include <imta/jc_client.h>
+#include <imta/mail_log.h>
 #include "queue_source.h"
 
 #define EXIT_USAGE 64
@@ -193,12 +194,14 @@ main(int argc, char **argv)
 	if (channel == NULL)
 		return EXIT_CONFIG;
 	master_open_log(config, channel_name, log_path);
+	imta_mail_log_init(config);
 	if (!imta_plugin_registry_init(config->plugins, config, &error)) {
 		imta_log(IMTA_LOG_ERROR, "%s: %s", channel_name, error->message);
 		return EXIT_CONFIG;
 	}
 	master_install_signals();
 	status = master_run(config, channel);
+	imta_mail_log_close();
 	imta_log_close();
 	return status;
 }

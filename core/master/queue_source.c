@@ -554,14 +554,85 @@ master_notice_context(const MasterSource *source)
 				    NULL };
 }
 
+/* NOTIFY as given in ESMTP ("NEVER", "SUCCESS,DELAY"). */
+static char *
+master_notify_text(guint notify)
+{
+	GString *out = g_string_new(NULL);
+
+	if (notify & IMTA_NOTIFY_NEVER)
+		g_string_append(out, "NEVER");
+	if (notify & IMTA_NOTIFY_SUCCESS)
+		g_string_append(out, ",SUCCESS");
+	if (notify & IMTA_NOTIFY_FAILURE)
+		g_string_append(out, ",FAILURE");
+	if (notify & IMTA_NOTIFY_DELAY)
+		g_string_append(out, ",DELAY");
+	if (out->str[0] == ',')
+		g_string_erase(out, 0, 1);
+	return g_string_free(out, FALSE);
+}
+
+/* The message log's W and K entries: W for each recipient a delay
+ * warning reports; K for each one a failure notice or delay warning was
+ * due for but not sent, because of its NOTIFY or the empty return path.
+ * A failure notice sent needs no line: the recipient's R line stands for
+ * it.  Success notices are asked for, never due. */
+static void
+master_mail_log_notice(const MasterSource *source, const ImtaQueueEntry *entry,
+		       ImtaNoticeKind kind, const ImtaNoticeEvent *event,
+		       const ImtaNoticeOutcome *outcome)
+{
+	const char *what = imta_notice_kind_name(kind);
+	g_autofree char *path = NULL;
+	g_autofree char *message_id = NULL;
+
+	if (kind == IMTA_NOTICE_SUCCESS || !imta_mail_log_enabled(source->channel->name))
+		return;
+	path = g_build_filename(imta_queue_root(source->queue), entry->path, NULL);
+	message_id = master_message_id(source, entry->message);
+	for (guint i = 0; i < event->n_indices; i++) {
+		const ImtaRecipient *rcpt = imta_message_recipient(entry->message,
+								   event->indices[i]);
+		g_autofree char *notify = master_notify_text(rcpt->notify);
+		g_autofree char *diagnostic = NULL;
+		ImtaMailLogCode code = IMTA_MAIL_LOG_NOT_NOTIFIED;
+
+		if (outcome->result == IMTA_NOTICE_NULL_RETURN_PATH)
+			diagnostic = g_strdup_printf("no %s: the return path is empty", what);
+		else if (!imta_notice_wanted(kind, rcpt->notify))
+			diagnostic = g_strdup_printf("no %s: NOTIFY=%s", what, notify);
+		else if (outcome->result == IMTA_NOTICE_SENT && kind == IMTA_NOTICE_DELAY) {
+			code = IMTA_MAIL_LOG_WARNED;
+			diagnostic = g_strdup_printf("%s queued as %s to %s", what, outcome->ids[0],
+						     outcome->recipient);
+		} else
+			continue;
+		imta_mail_log_entry(&(ImtaMailLogEntry){
+			.code = code,
+			.source = entry->source,
+			.destination = source->channel->name,
+			.queue_id = entry->id,
+			.size = entry->content_size,
+			.from = imta_message_return_path(entry->message),
+			.orcpt = rcpt->orcpt,
+			.to = rcpt->address,
+			.diagnostic = diagnostic,
+			.message_id = message_id,
+			.filename = path,
+		});
+	}
+}
+
 /* `why` (may be "") follows the kind of notice in the log line. */
 static void
 master_log_notice(const MasterSource *source, const ImtaQueueEntry *entry, ImtaNoticeKind kind,
-		  const char *why, const ImtaNoticeOutcome *outcome)
+		  const char *why, const ImtaNoticeEvent *event, const ImtaNoticeOutcome *outcome)
 {
 	const char *what = imta_notice_kind_name(kind);
 	const char *channel = source->channel->name;
 
+	master_mail_log_notice(source, entry, kind, event, outcome);
 	switch (outcome->result) {
 	case IMTA_NOTICE_SENT: {
 		g_autofree char *ids = g_strjoinv(" ", outcome->ids);
@@ -645,7 +716,7 @@ master_notify_failures(MasterSource *source, MasterDelivery *delivery, ImtaMessa
 	event.indices = (const guint *)entry_idx->data;
 	event.n_indices = entry_idx->len;
 	if (imta_notice_send(&ctx, &event, &outcome, &error)) {
-		master_log_notice(source, entry, IMTA_NOTICE_FAILURE, "", &outcome);
+		master_log_notice(source, entry, IMTA_NOTICE_FAILURE, "", &event, &outcome);
 		if (outcome.result == IMTA_NOTICE_SENT)
 			master_test_crash_point();
 		imta_notice_outcome_clear(&outcome);
@@ -697,7 +768,8 @@ master_notify_successes(MasterSource *source, MasterDelivery *delivery, ImtaMess
 	/* Success notices are asked for one by one: no line for those who
 	 * did not ask. */
 	if (outcome.result == IMTA_NOTICE_SENT)
-		master_log_notice(source, delivery->entry, IMTA_NOTICE_SUCCESS, "", &outcome);
+		master_log_notice(source, delivery->entry, IMTA_NOTICE_SUCCESS, "", &event,
+				  &outcome);
 	imta_notice_outcome_clear(&outcome);
 }
 
@@ -755,7 +827,7 @@ master_warn_delay(MasterSource *source, ImtaQueueEntry *entry, gint64 now)
 			 imta_message_return_path(entry->message), error->message);
 		note = g_strdup_printf("not sent: %s", error->message);
 	} else {
-		master_log_notice(source, entry, IMTA_NOTICE_DELAY, why, &outcome);
+		master_log_notice(source, entry, IMTA_NOTICE_DELAY, why, &event, &outcome);
 		if (outcome.result == IMTA_NOTICE_SENT) {
 			notice_id = g_strdup(outcome.ids[0]);
 			note = g_strdup_printf("sent to %s", outcome.recipient);

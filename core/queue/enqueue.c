@@ -71,6 +71,7 @@ struct _ImtaEnqueue {
 	gboolean committed;
 	GPtrArray *files;       /* committed final names, NULL-terminated */
 	guint log_flags;        /* ImtaMailLogFlags of the E entries */
+	char first_id[IMTA_QUEUE_ID_LENGTH + 1]; /* imta_enqueue_set_id; "" = none */
 };
 
 static void
@@ -102,6 +103,18 @@ imta_enqueue_new(ImtaQueue *queue, const char *source_channel, const char *retur
 	enq->files = g_ptr_array_new_with_free_func(g_free);
 	g_ptr_array_add(enq->files, NULL);
 	return enq;
+}
+
+gboolean
+imta_enqueue_set_id(ImtaEnqueue *enq, const char *id)
+{
+	if (id == NULL || strlen(id) != IMTA_QUEUE_ID_LENGTH)
+		return FALSE;
+	for (const char *p = id; *p != '\0'; p++)
+		if (!g_ascii_isdigit(*p) && !g_ascii_isupper(*p))
+			return FALSE;
+	memcpy(enq->first_id, id, sizeof enq->first_id);
+	return TRUE;
 }
 
 void
@@ -507,7 +520,12 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 	char prefix[3];
 	int fd;
 
-	queue_id_new(file->id);
+	if (enq->first_id[0] != '\0') {
+		memcpy(file->id, enq->first_id, sizeof file->id);
+		enq->first_id[0] = '\0';
+	} else {
+		queue_id_new(file->id);
+	}
 	dir = queue_dir_for(file->channel, file->id);
 	imta_queue_attempt_prefix(0, prefix);
 	file->final_name = g_strdup_printf("%s/%s%s.00", dir, prefix, file->id);

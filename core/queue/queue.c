@@ -115,6 +115,12 @@ queue_id_new(char id[IMTA_QUEUE_ID_LENGTH + 1])
 	id[IMTA_QUEUE_ID_LENGTH] = '\0';
 }
 
+void
+imta_queue_new_id(char id[IMTA_QUEUE_ID_LENGTH + 1])
+{
+	queue_id_new(id);
+}
+
 char *
 queue_tmp_name_new(void)
 {

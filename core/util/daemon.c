@@ -25,6 +25,7 @@
 
 #include <imta/daemon.h>
 #include <imta/log.h>
+#include <imta/mail_log.h>
 #include <imta/tailor.h>
 
 #define DAEMON_PID_FILE_TRIES 5
@@ -456,6 +457,7 @@ static gboolean
 daemon_on_hup(gpointer data)
 {
 	imta_log_reopen();
+	imta_mail_log_reopen();
 	imta_log(IMTA_LOG_INFO, "log reopened");
 	return G_SOURCE_CONTINUE;
 }

@@ -36,6 +36,7 @@
 #include <imta/imta.h>
 #include <imta/queue.h>
 #include <imta/jc_protocol.h>
+#include <imta/mail_log.h>
 #include "dispatcher/handoff.h"
 #include "conn_private.h"
 #include "loops.h"
@@ -311,6 +312,7 @@ static gboolean
 worker_on_sighup(gpointer data)
 {
 	imta_log_reopen();
+	imta_mail_log_reopen();
 	imta_log(IMTA_LOG_INFO, "log reopened");
 	return G_SOURCE_CONTINUE;
 }
@@ -508,6 +510,7 @@ worker_setup(Worker *w, const WorkerArgs *args)
 		imta_log(IMTA_LOG_ERROR, "%s", error->message);
 		return EXIT_CONFIG;
 	}
+	imta_mail_log_init(w->config);
 	w->ctx.config = w->config;
 	w->ctx.service = args->service;
 	w->ctx.ops = worker_find_slave(w->config, args->service, args->channel, &w->ctx.channel);
@@ -580,6 +583,7 @@ worker_cleanup(Worker *w)
 	g_clear_pointer(&w->main_loop, g_main_loop_unref);
 	worker_tls_free(w->ctx.tls);
 	g_clear_pointer(&w->ctx.queue, imta_queue_close);
+	imta_mail_log_close();
 	g_clear_pointer(&w->config, imta_config_free);
 	if (w->control_fd >= 0)
 		close(w->control_fd);

@@ -20,6 +20,7 @@
 #include <glib.h>
 
 #include <imta/imta.h>
+#include <imta/mail_log.h>
 #include <imta/queue.h>
 #include <imta/slave.h>
 #include <imta/smtp.h>
@@ -32,7 +33,6 @@
 /* The message header is kept up to this size for the hop count; a longer
  * header is counted as far as it was kept. */
 #define SESSION_HEAD_MAX (64 * 1024)
-#define SESSION_ID_LENGTH 16
 
 typedef enum {
 	STATE_STARTING,  /* the client check runs; no greeting yet */
@@ -51,7 +51,7 @@ typedef struct {
 
 /* One mail transaction, from MAIL to the end of the content or RSET. */
 typedef struct {
-	char id[SESSION_ID_LENGTH + 1];
+	char id[IMTA_QUEUE_ID_LENGTH + 1];
 	ImtaEnqueue *enq;
 	char *from;
 	gint64 declared_size;      /* SIZE=, -1 when not given */
@@ -175,6 +175,71 @@ session_reply_verdict(SmtpSession *s, const SmtpVerdict *verdict)
 	session_reply(s, verdict->code, verdict->enhanced, "%s", verdict->text);
 }
 
+/* ---- the message log -------------------------------------------------- */
+
+/* The S and A suffixes of the session's mail.log entries. */
+static guint
+session_mail_log_flags(SmtpSession *s)
+{
+	return (imta_conn_tls_active(s->conn) ? IMTA_MAIL_LOG_TLS : 0) |
+	       (s->auth_user != NULL ? IMTA_MAIL_LOG_SASL : 0);
+}
+
+/* A J entry: the reply `code enhanced text` refused the sender (to NULL),
+ * a recipient, or the message for recipient `to`.  `size`: -1 before the
+ * content. */
+static void
+session_mail_log_refused(SmtpSession *s, const char *from, const char *to, const char *orcpt,
+			 const char *destination, gint64 size, guint code, const char *enhanced,
+			 const char *text)
+{
+	g_autofree char *reply = NULL;
+
+	if (!imta_mail_log_enabled(s->policy.source->name))
+		return;
+	if (enhanced != NULL && enhanced[0] != '\0')
+		reply = g_strdup_printf("%u %s %s", code, enhanced, text);
+	else
+		reply = g_strdup_printf("%u %s", code, text);
+	imta_mail_log_entry(&(ImtaMailLogEntry){
+		.code = IMTA_MAIL_LOG_REFUSED,
+		.flags = session_mail_log_flags(s),
+		.source = s->policy.source->name,
+		.destination = destination,
+		.size = size,
+		.from = from,
+		.orcpt = orcpt,
+		.to = to,
+		.diagnostic = reply,
+	});
+}
+
+/* Refuse the content of transaction `t`: the reply, and a J entry for
+ * each of its recipients. */
+static void
+txn_refuse(SmtpSession *s, const Txn *t, guint code, const char *enhanced, const char *format,
+	   ...) G_GNUC_PRINTF(5, 6);
+
+static void
+txn_refuse(SmtpSession *s, const Txn *t, guint code, const char *enhanced, const char *format,
+	   ...)
+{
+	g_autofree char *text = NULL;
+	va_list args;
+
+	va_start(args, format);
+	text = g_strdup_vprintf(format, args);
+	va_end(args);
+	session_reply(s, code, enhanced, "%s", text);
+	for (guint i = 0; i < t->rcpts->len; i++) {
+		const TxnRecipient *rcpt = t->rcpts->pdata[i];
+		g_autofree char *orcpt = g_strconcat("rfc822;", rcpt->given, NULL);
+
+		session_mail_log_refused(s, t->from, rcpt->address, orcpt, rcpt->channel->name,
+					 (gint64)t->size, code, enhanced, text);
+	}
+}
+
 static void
 session_close(SmtpSession *s)
 {
@@ -223,23 +288,6 @@ txn_free(Txn *t)
 	if (t->head != NULL)
 		g_string_free(t->head, TRUE);
 	g_free(t);
-}
-
-/* An id for the Received: header and the log, before the queue names its
- * files: 16 characters of [0-9A-Z] like a queue id. */
-static void
-txn_new_id(char id[SESSION_ID_LENGTH + 1])
-{
-	static const char digits[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-	guint64 now = (guint64)g_get_real_time();
-
-	for (gint i = 7; i >= 0; i--) {
-		id[i] = digits[now % 36];
-		now /= 36;
-	}
-	for (gint i = 8; i < SESSION_ID_LENGTH; i++)
-		id[i] = digits[g_random_int_range(0, 36)];
-	id[SESSION_ID_LENGTH] = '\0';
 }
 
 static void
@@ -373,17 +421,23 @@ cmd_mail(SmtpSession *s, const ImtaSmtpCommand *cmd)
 		session_log(s, IMTA_LOG_NOTICE, "%s", note);
 	if (verdict.code != 0) {
 		session_reply_verdict(s, &verdict);
+		session_mail_log_refused(s, cmd->path, NULL, NULL, NULL, -1, verdict.code,
+					 verdict.enhanced, verdict.text);
 		smtp_verdict_clear(&verdict);
 		return;
 	}
 	t = g_new0(Txn, 1);
-	txn_new_id(t->id);
+	/* The first queue file takes this id: Received:, log and reply agree. */
+	imta_queue_new_id(t->id);
 	t->from = g_strdup(new_from != NULL ? new_from : cmd->path);
 	t->declared_size = cmd->size;
 	t->rcpts = g_ptr_array_new_with_free_func(txn_recipient_free);
 	t->seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	t->limit = smtp_policy_message_limit(&s->policy);
 	t->enq = imta_enqueue_new(imta_conn_queue(s->conn), s->policy.source->name, t->from);
+	imta_enqueue_set_id(t->enq, t->id);
+	/* STARTTLS and AUTH are refused within a transaction: this holds. */
+	imta_enqueue_set_mail_log_flags(t->enq, session_mail_log_flags(s));
 	if (cmd->envid != NULL)
 		imta_enqueue_set_envid(t->enq, cmd->envid);
 	if (cmd->ret != IMTA_RET_DEFAULT)
@@ -418,10 +472,15 @@ rcpt_accept(SmtpSession *s, SmtpRcptCheck *check)
 					     : g_strdup_printf("rfc822;%s", check->rcpt);
 		if (!imta_enqueue_add_recipient(t->enq, check->channel, check->address, orcpt,
 						check->notify, &error)) {
+			g_autofree char *text = g_strdup_printf("<%s>: Recipient address "
+								"rejected: cannot be queued",
+								check->rcpt);
+
 			session_log(s, IMTA_LOG_WARNING, "cannot queue %s: %s", check->address,
 				    error->message);
-			session_reply(s, 550, "5.1.3", "<%s>: Recipient address rejected: %s",
-				      check->rcpt, "cannot be queued");
+			session_reply(s, 550, "5.1.3", "%s", text);
+			session_mail_log_refused(s, t->from, check->address, orcpt,
+						 check->channel->name, -1, 550, "5.1.3", text);
 			return;
 		}
 		g_hash_table_add(t->seen, g_steal_pointer(&key));
@@ -445,9 +504,19 @@ rcpt_done(ImtaConn *conn, gpointer session, gpointer data)
 	for (guint i = 0; i < check->log->len; i++)
 		session_log(s, IMTA_LOG_NOTICE, "%s", (const char *)check->log->pdata[i]);
 	if (check->verdict.code != 0) {
+		g_autofree char *orcpt = check->orcpt != NULL
+						 ? g_strdup(check->orcpt)
+						 : g_strconcat("rfc822;", check->rcpt, NULL);
+
 		session_log(s, IMTA_LOG_INFO, "recipient <%s> refused: %u %s %s", check->rcpt,
 			    check->verdict.code, check->verdict.enhanced, check->verdict.text);
 		session_reply_verdict(s, &check->verdict);
+		session_mail_log_refused(s, check->from,
+					 check->address != NULL ? check->address : check->rcpt,
+					 orcpt, check->channel != NULL ? check->channel->name : NULL,
+					 check->declared_size >= 0 ? check->declared_size : -1,
+					 check->verdict.code, check->verdict.enhanced,
+					 check->verdict.text);
 	} else if (s->txn != NULL) {
 		rcpt_accept(s, check);
 	}
@@ -471,6 +540,8 @@ cmd_rcpt(SmtpSession *s, const ImtaSmtpCommand *cmd)
 	}
 	if (t->rcpts->len >= (guint64)s->options->recipients_per_transaction) {
 		session_reply_uncounted(s, 452, "4.5.3", "Error: too many recipients");
+		session_mail_log_refused(s, t->from, cmd->path, cmd->orcpt, NULL, -1, 452,
+					 "4.5.3", "Error: too many recipients");
 		return;
 	}
 	check = g_new0(SmtpRcptCheck, 1);
@@ -626,22 +697,22 @@ content_verdict(SmtpSession *s)
 	if (t->looping) {
 		session_log(s, IMTA_LOG_NOTICE, "message %s refused: %u Received: lines", t->id,
 			    t->received);
-		session_reply(s, 554, "5.4.6", "Too many hops: the message has more than %u "
-			      "Received: header lines (a mail loop?)",
-			      (guint)s->options->max_received_lines);
+		txn_refuse(s, t, 554, "5.4.6", "Too many hops: the message has more than %u "
+			   "Received: header lines (a mail loop?)",
+			   (guint)s->options->max_received_lines);
 		return FALSE;
 	}
 	if (t->too_big) {
-		session_reply(s, 552, "5.3.4", "Message size exceeds fixed limit of %"
-			      G_GINT64_FORMAT " bytes", t->limit);
+		txn_refuse(s, t, 552, "5.3.4", "Message size exceeds fixed limit of %"
+			   G_GINT64_FORMAT " bytes", t->limit);
 		return FALSE;
 	}
 	if (t->io_failed && t->disk_full) {
-		session_reply(s, 452, "4.3.1", "Insufficient system storage");
+		txn_refuse(s, t, 452, "4.3.1", "Insufficient system storage");
 		return FALSE;
 	}
 	if (t->io_failed) {
-		session_reply(s, 451, "4.3.0", "Error: queue file write error; try again later");
+		txn_refuse(s, t, 451, "4.3.0", "Error: queue file write error; try again later");
 		return FALSE;
 	}
 	return TRUE;
@@ -707,10 +778,10 @@ commit_done(ImtaConn *conn, gpointer session, gpointer data)
 		session_log(s, IMTA_LOG_ERROR, "message %s not queued: %s", t->id,
 			    job->error->message);
 		if (full)
-			session_reply(s, 452, "4.3.1", "Insufficient system storage");
+			txn_refuse(s, t, 452, "4.3.1", "Insufficient system storage");
 		else
-			session_reply(s, 451, "4.3.0", "Error: queue file write error; "
-				      "try again later");
+			txn_refuse(s, t, 451, "4.3.0", "Error: queue file write error; "
+				   "try again later");
 	}
 	g_clear_error(&job->error);
 	txn_free(t);

@@ -9,7 +9,7 @@
 # of new messages, and draining.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 55
+plan 56
 
 # FROM_ACCESS refuses one sender; VRFY details and EXPN are allowed on
 # tcp_intranet, the channel of switched (internal) clients.
@@ -196,8 +196,13 @@ dialog --body "$QF" >"$T/body"
 head -n 3 "$T/body" >"$T/received"
 check_grep "the content starts with our Received: header" "$T/received" \
 	"Received: from client.example.org (unknown [127.0.0.1])"
-check_grep "Received: names this host, ESMTP and an id" "$T/received" \
-	"	by mail.example.com (imta) with ESMTP id "
+QID=$(sed -n 's/^250 2.0.0 Ok: queued as \([0-9A-Z]*\).*/\1/p' "$OUT")
+check_grep "Received: names this host, ESMTP and the queue id of the reply" "$T/received" \
+	"	by mail.example.com (imta) with ESMTP id $QID"
+case $QF in
+*"$QID".00) ok 0 "the queue file is named by the id of the reply and Received:" ;;
+*) ok 1 "the queue file is named by the id of the reply and Received: ($QF, $QID)" ;;
+esac
 check_no_grep "no for clause with two recipients" "$T/received" "for <"
 {
 	printf 'Subject: pipelined\nFrom: bob@example.org\n\nline one\n.leading dot\n..\n'

@@ -1591,6 +1591,33 @@ test_commit_faults(Fixture *f, gconstpointer data)
 	assert_content(entry, "fallback\n", 9);
 }
 
+/* The id chosen before the commit names the first file; the others get
+ * their own; something that is not an id is refused. */
+static void
+test_given_id(Fixture *f, gconstpointer data)
+{
+	g_autoptr(ImtaEnqueue) enq = enqueue_start(f, "given id\n");
+	char id[IMTA_QUEUE_ID_LENGTH + 1];
+	const char *const *files;
+	static const char *const bad[] = { "", "SHORT", "0123456789abcdef", "0123456789ABCDEF0",
+					   "0123456789ABCDE/" };
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+		g_assert_false(imta_enqueue_set_id(enq, bad[i]));
+	imta_queue_new_id(id);
+	g_assert_cmpuint(strlen(id), ==, IMTA_QUEUE_ID_LENGTH);
+	g_assert_true(imta_enqueue_set_id(enq, id));
+	add_rcpt(enq, channel(f, "l"), "a@example.com");
+	add_rcpt(enq, channel(f, "ims-ms"), "b@example.com");
+	commit_ok(enq);
+	files = imta_enqueue_files(enq);
+	g_assert_nonnull(files[0]);
+	g_assert_nonnull(files[1]);
+	g_assert_null(files[2]);
+	g_assert_nonnull(strstr(files[0], id));
+	g_assert_null(strstr(files[1], id));
+}
+
 /* A channel directory removed while the queue is open: the commit that
  * finds it gone fails cleanly, and the next one makes it again. */
 static void
@@ -1800,6 +1827,7 @@ main(int argc, char **argv)
 	g_test_add("/queue/commit/concurrent-fdatasync", Fixture, GINT_TO_POINTER(FALSE),
 		   fixture_setup, test_group_commit, fixture_teardown);
 	ADD("/queue/commit/lost-directory", test_lost_directory);
+	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);
 	ADD("/queue/notices", test_notices);
 	g_test_add_func("/queue/full-disk", test_full_disk);

@@ -105,6 +105,8 @@ test_relative_paths(void)
 		{ "IMTA_HOSTNAME=mail.example.com", "=mail.example.com" },
 		{ "imta_hostname = MX1.Example.COM", "=MX1.Example.COM" },
 		{ "IMTA_USER=mailsrv", "=mailsrv" },
+		{ "IMTA_MAIL_LOG=syslog", "=syslog" },
+		{ "IMTA_MAIL_LOG=File", "=File" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
@@ -152,6 +154,8 @@ test_relative_paths(void)
 			actual = t->hostname;
 		else if (strcmp(name, "IMTA_USER") == 0)
 			actual = t->user;
+		else if (strcmp(name, "IMTA_MAIL_LOG") == 0)
+			actual = t->mail_log;
 		g_test_message("row %zu: %s", i, rows[i].line);
 		g_assert_cmpstr(actual, ==, expected->str);
 		scratch_clear(&s);
@@ -209,6 +213,8 @@ test_errors(void)
 		  " got \"file:/x\"" },
 		{ "IMTA_DIRECTORY=ldif:\n", IMTA_CONFIG_ERROR_SYNTAX,
 		  ":1:16: expected ldif:FILE or an ldap:// URL for IMTA_DIRECTORY, got \"ldif:\"" },
+		{ "IMTA_MAIL_LOG=/var/log/mail.log\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  ":1:15: expected file or syslog for IMTA_MAIL_LOG, got \"/var/log/mail.log\"" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
@@ -317,7 +323,8 @@ test_dump(void)
 			"IMTA_TABLE=%s/etc\n"
 			"IMTA_USER=mail\n"
 			"IMTA_HOSTNAME=mx.example.org\n"
-			"IMTA_DIRECTORY=ldif:%s/etc/directory.ldif\n",
+			"IMTA_DIRECTORY=ldif:%s/etc/directory.ldif\n"
+			"IMTA_MAIL_LOG=file\n",
 			s.root, s.root, s.root, s.root);
 	g_assert_cmpstr(out->str, ==, expected->str);
 	scratch_clear(&s);
