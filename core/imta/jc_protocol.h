@@ -17,13 +17,16 @@
  *       and gets "OK <protocol-version>" or "ERR <xtext reason>".
  *
  *   Master jobs (role master, channel given):
- *     NEXT
+ *     NEXT [NOWAIT]
  *         -> MSG <path>        deliver this file now
  *         -> EXIT              no more work for this job: exit
+ *         -> NONE              (NOWAIT only) nothing is due right now
  *        The controller holds a NEXT until a message of the channel is due
  *        (long poll), or answers EXIT once the job has been idle for the
  *        channel's IDLE_LINGER, at shutdown, or when the job is over its
- *        MAX_LIFE_AGE / MAX_LIFE_CONNS.
+ *        MAX_LIFE_AGE / MAX_LIFE_CONNS.  NEXT NOWAIT is answered at once: a
+ *        job delivering several messages at a time asks that way while some
+ *        are in flight, since a held NEXT would hold back their DONE lines.
  *     DONE <path> <new-path|-> <delivered> <failed> <retry> <next-attempt>
  *         after the queue file was updated durably: new-path "-" when the
  *         file is gone (every recipient final), else its renamed path;

@@ -97,6 +97,9 @@ typedef struct {
 	ImtaMessage *(*next)(gpointer source, GError **error);
 	gboolean (*finish)(gpointer source, ImtaMessage *msg, GError **error);
 	void (*free)(gpointer source);
+	/* Optional: next() without waiting; NULL with *idle_r TRUE when no
+	 * message is due now. */
+	ImtaMessage *(*try_next)(gpointer source, gboolean *idle_r, GError **error);
 } ImtaMasterJobSource;
 
 ImtaMasterJob *imta_master_job_new(const ImtaConfig *config, const ImtaChannel *channel,
@@ -110,6 +113,15 @@ const ImtaConfig *imta_master_job_config(const ImtaMasterJob *job);
 /* The next message to deliver, or NULL when there is no more work (with
  * *error set when the source failed). */
 ImtaMessage *imta_master_job_next(ImtaMasterJob *job, GError **error);
+
+/* As imta_master_job_next(), without waiting for work: NULL with *idle_r
+ * TRUE when no message is due at this moment (the job goes on: ask again
+ * later), FALSE at the end of work or on error, as next().  A master that
+ * delivers several messages at once asks this way while some are in
+ * flight, and waits with next() only when none is: a waiting next() holds
+ * the job's link to the job controller, and finish() with it.  With a
+ * source that cannot answer at once, this is next(). */
+ImtaMessage *imta_master_job_try_next(ImtaMasterJob *job, gboolean *idle_r, GError **error);
 
 /* Record recipient `index`'s outcome and the reply or reason behind it. */
 void imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index,

@@ -869,20 +869,25 @@ conn_hello(JcConn *conn, char **f, guint n)
 }
 
 static gboolean
-conn_next(JcConn *conn, guint n)
+conn_next(JcConn *conn, char **f, guint n)
 {
 	JcServer *server = conn->server;
 	gint64 now = server_now();
+	gboolean nowait = n == 2 && strcmp(f[1], "NOWAIT") == 0;
 	MtIndex index;
 
-	if (n != 1)
-		return conn_error(conn, "NEXT takes no argument");
+	if (n != 1 && !nowait)
+		return conn_error(conn, "expected NEXT or NEXT NOWAIT");
 	if (server_job_over(server, conn, now))
 		return conn_tell_exit(conn);
 	message_table_release_due(server->table, now, NULL);
 	index = message_table_take(server->table, conn->channel);
 	if (index != MT_NONE)
 		return conn_give(conn, index);
+	/* A job still delivering asks without waiting, so that its DONE lines
+	 * are never stuck behind a long poll. */
+	if (nowait)
+		return conn_reply(conn, "NONE");
 	if (server->channels[conn->channel].section->idle_linger <= 0)
 		return conn_tell_exit(conn);
 	conn->waiting = TRUE;
@@ -1093,7 +1098,7 @@ conn_request(JcConn *conn, char *line)
 		return conn_error(conn, "expected HELLO first");
 	if (conn->role == ROLE_MASTER) {
 		if (strcmp(f[0], "NEXT") == 0)
-			return conn_next(conn, n);
+			return conn_next(conn, f, n);
 		if (strcmp(f[0], "DONE") == 0)
 			return conn_done(conn, f, n);
 		return conn_error(conn, "unknown request for a master job");

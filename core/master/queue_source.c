@@ -166,6 +166,10 @@ master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, G
 		*reply_r = MASTER_REPLY_EXIT;
 		return TRUE;
 	}
+	if (strcmp(line, "NONE") == 0) {
+		*reply_r = MASTER_REPLY_NONE;
+		return TRUE;
+	}
 	if (!g_str_has_prefix(line, "MSG ") || strchr(line + 4, ' ') != NULL) {
 		g_set_error(error, IMTA_JC_ERROR, IMTA_JC_ERROR_PROTOCOL,
 			    "expected \"MSG <path>\" or \"EXIT\" from the job controller, got \"%s\"",
@@ -392,11 +396,12 @@ master_finish_settled(MasterSource *source, ImtaQueueEntry *entry)
 	master_send_done(source, path, NULL, 0, 0, 0, 0);
 }
 
+/* The next message: with `wait`, a long poll (NULL at the end of work);
+ * without, NULL and *idle_r TRUE when nothing is due now. */
 static ImtaMessage *
-master_source_next(gpointer data, GError **error)
+master_source_take(MasterSource *source, gboolean wait, gboolean *idle_r, GError **error)
 {
-	MasterSource *source = data;
-
+	*idle_r = FALSE;
 	for (guint bad = 0; bad < MASTER_MAX_BAD_FILES; bad++) {
 		g_autofree char *reply = NULL;
 		g_autofree char *path = NULL;
@@ -412,7 +417,7 @@ master_source_next(gpointer data, GError **error)
 			imta_log_reopen();
 			imta_mail_log_reopen();
 		}
-		if (!imta_jc_client_send(source->jc, "NEXT", &local) ||
+		if (!imta_jc_client_send(source->jc, wait ? "NEXT" : "NEXT NOWAIT", &local) ||
 		    (reply = imta_jc_client_read_line(source->jc, -1, &local)) == NULL) {
 			if (g_error_matches(local, IMTA_JC_ERROR, IMTA_JC_ERROR_INTERRUPTED)) {
 				imta_log(IMTA_LOG_NOTICE, "%s: stopping on a signal",
@@ -430,6 +435,10 @@ master_source_next(gpointer data, GError **error)
 		}
 		if (kind == MASTER_REPLY_EXIT)
 			return NULL;
+		if (kind == MASTER_REPLY_NONE) {
+			*idle_r = TRUE;
+			return NULL;
+		}
 		entry = master_open_entry(source, path);
 		if (entry == NULL)
 			continue;
@@ -445,6 +454,20 @@ master_source_next(gpointer data, GError **error)
 	g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
 		    "%u unusable queue files in a row; stopping this job", MASTER_MAX_BAD_FILES);
 	return NULL;
+}
+
+static ImtaMessage *
+master_source_next(gpointer data, GError **error)
+{
+	gboolean idle;
+
+	return master_source_take(data, TRUE, &idle, error);
+}
+
+static ImtaMessage *
+master_source_try_next(gpointer data, gboolean *idle_r, GError **error)
+{
+	return master_source_take(data, FALSE, idle_r, error);
 }
 
 /* The Message-ID for the message log, when it shows them; read while
@@ -949,6 +972,7 @@ master_source_free(gpointer data)
 
 const ImtaMasterJobSource master_source_ops = {
 	.next = master_source_next,
+	.try_next = master_source_try_next,
 	.finish = master_source_finish,
 	.free = master_source_free,
 };

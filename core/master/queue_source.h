@@ -53,6 +53,7 @@ char *master_done_line(const char *path, const char *new_path, guint delivered, 
 typedef enum {
 	MASTER_REPLY_MSG,   /* *path_r holds the decoded path */
 	MASTER_REPLY_EXIT,
+	MASTER_REPLY_NONE,  /* to NEXT NOWAIT: nothing due now */
 } MasterReply;
 
 /* Parse the reply to NEXT; a path must be relative, without "..", and

@@ -208,6 +208,15 @@ imta_master_job_next(ImtaMasterJob *job, GError **error)
 	return job->ops->next(job->source, error);
 }
 
+ImtaMessage *
+imta_master_job_try_next(ImtaMasterJob *job, gboolean *idle_r, GError **error)
+{
+	*idle_r = FALSE;
+	if (job->ops->try_next == NULL)
+		return job->ops->next(job->source, error);
+	return job->ops->try_next(job->source, idle_r, error);
+}
+
 void
 imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index, ImtaOutcome outcome,
 		       const char *diagnostic)

@@ -19,6 +19,7 @@
 #define OPT_SCOPE IMTA_SCOPE_GLOBAL
 
 static gboolean options_check_banner(const char *value, const char **expected_r);
+static gboolean options_check_verify(const char *value, const char **expected_r);
 
 const ImtaOptionSpec tcp_smtp_option_specs[] = {
 	{ .name = "ALLOW_RECIPIENTS_PER_TRANSACTION", .kind = IMTA_OPT_INT,
@@ -60,6 +61,14 @@ const ImtaOptionSpec tcp_smtp_option_specs[] = {
 	{ .name = "MAX_CLIENT_THREADS", .kind = IMTA_OPT_INT, .default_value = "20", .min = 1,
 	  .max = 1000, .offset = OPT(max_client_threads), .scopes = OPT_SCOPE,
 	  .doc = "SMTP client threads per delivery job (read by the client side)" },
+	{ .name = "TLS_CLIENT_VERIFY", .kind = IMTA_OPT_STRING, .offset = OPT(tls_client_verify),
+	  .scopes = OPT_SCOPE, .check = options_check_verify,
+	  .doc = "SMTP client certificate check: none, chain or name "
+		 "(default none with maytls, name with musttls)" },
+	{ .name = "TLS_CA_FILE", .kind = IMTA_OPT_STRING, .offset = OPT(tls_ca_file),
+	  .scopes = OPT_SCOPE,
+	  .doc = "PEM file of the CAs the SMTP client trusts (default: the system's); "
+		 "relative to the configuration directory" },
 };
 const gsize tcp_smtp_n_option_specs = G_N_ELEMENTS(tcp_smtp_option_specs);
 
@@ -74,6 +83,14 @@ options_check_banner(const char *value, const char **expected_r)
 		if ((guchar)*c < 0x20 || (guchar)*c > 0x7e)
 			return FALSE;
 	return TRUE;
+}
+
+static gboolean
+options_check_verify(const char *value, const char **expected_r)
+{
+	*expected_r = "none, chain or name";
+	return g_ascii_strcasecmp(value, "none") == 0 || g_ascii_strcasecmp(value, "chain") == 0 ||
+	       g_ascii_strcasecmp(value, "name") == 0;
 }
 
 static TcpSmtpOptions *
@@ -135,6 +152,8 @@ options_set(TcpSmtpOptions *options, GHashTable *seen, const ImtaOptionLine *lin
 			 row->name);
 	}
 	g_hash_table_add(seen, (gpointer)row);
+	if (row->offset == OPT(recipients_per_transaction))
+		options->recipients_per_transaction_given = TRUE;
 	return imta_option_set_row(row, options, line->value, &line->value_pos, error);
 }
 

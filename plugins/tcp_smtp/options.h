@@ -25,6 +25,9 @@ typedef struct {
 	char *banner_addition;             /* BANNER_ADDITION; NULL = none */
 	guint32 debug;                     /* DEBUG; with slave_debug */
 	gint64 max_client_threads;         /* MAX_CLIENT_THREADS (SMTP client) */
+	char *tls_client_verify;           /* TLS_CLIENT_VERIFY: none|chain|name; NULL = by mode */
+	char *tls_ca_file;                 /* TLS_CA_FILE: PEM trust anchors; NULL = the system's */
+	gboolean recipients_per_transaction_given; /* the file sets ALLOW_RECIPIENTS_... */
 	char *path;                        /* the file read; NULL when absent */
 } TcpSmtpOptions;
 

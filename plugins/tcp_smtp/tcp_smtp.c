@@ -1,7 +1,8 @@
 /*
  * tcp_smtp.c - the tcp_smtp channel plugin: the keywords that bind a
- * channel to SMTP, their checks, and the slave program (the SMTP server
- * of server.c).  The SMTP client (master program) is not part of it yet.
+ * channel to SMTP, their checks, the slave program (the SMTP server of
+ * server.c) and the master program (the SMTP client of master.c, which
+ * routes with route.c and hands messages over with relay.c).
  */
 #include "config.h"
 
@@ -10,6 +11,7 @@
 
 #include <imta/imta.h>
 
+#include "master.h"
 #include "options.h"
 #include "policy.h"
 #include "server.h"
@@ -169,10 +171,11 @@ tcp_smtp_deinit(void)
 IMTA_PLUGIN_DEFINE(
 	.name = TCP_SMTP_NAME,
 	.version = PACKAGE_VERSION,
-	.description = "SMTP channels: the ESMTP server (slave program)",
+	.description = "SMTP channels: the ESMTP server (slave) and client (master)",
 	.keywords = tcp_smtp_keywords,
 	.init = tcp_smtp_init,
 	.validate_channel = tcp_smtp_validate_channel,
 	.deinit = tcp_smtp_deinit,
+	.master = tcp_smtp_master,
 	.slave = &tcp_smtp_slave_ops,
 );

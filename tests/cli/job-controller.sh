@@ -10,7 +10,7 @@
 # got for it (or read from its pid file for the detached start).
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 64
+plan 66
 
 PY=${PYTHON3:-python3}
 JC="$abs_top_builddir/core/libexec/imta-job-controller"
@@ -334,6 +334,9 @@ jcpy master "$SOCK" "HELLO master parked2" "!drain 1" "NEXT" >"$OUT"
 check_line "after MAX_LIFE_CONNS messages a job is told EXIT" "$OUT" 3 "EXIT"
 jcpy master "$SOCK" "HELLO master parked2" "NEXT" >"$OUT"
 check_line "with IDLE_LINGER=0 a job without work is told EXIT" "$OUT" 2 "EXIT"
+jcpy master "$SOCK" "HELLO master parked2" "NEXT NOWAIT" "NEXT LATER" >"$OUT"
+check_line "NEXT NOWAIT without work is answered NONE at once" "$OUT" 2 "NONE"
+check_line "NEXT takes only NOWAIT" "$OUT" 3 "ERR expected+20NEXT+20or+20NEXT+20NOWAIT"
 
 rel=$(queue_file tcp_auth 0TCPAUTH00000001 0)
 jcpy notify "$NOTIFY" "E $rel"

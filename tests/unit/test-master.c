@@ -270,6 +270,7 @@ static const struct {
 	const char *path;
 } next_rows[] = {
 	{ "EXIT", TRUE, MASTER_REPLY_EXIT, NULL },
+	{ "NONE", TRUE, MASTER_REPLY_NONE, NULL },
 	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00", TRUE, MASTER_REPLY_MSG,
 	  "bitbucket/ZZ0SJX2K5A1B3C9FQW.00" },
 	{ "MSG tcp_local/017/ZY0SJX2K5A1B3C9FQW.00", TRUE, MASTER_REPLY_MSG,
