@@ -168,11 +168,26 @@ gboolean imta_smtp_client_send(ImtaSmtpClient *c, const ImtaMessage *msg, const 
 			       guint n_rcpts, GInputStream *content, gboolean eight_bit,
 			       ImtaSmtpSendResult *result, GError **error);
 
+/* As imta_smtp_client_send(), with SIZE= `wire_size` (RFC 1870: the
+ * content's bytes with CR LF line ends; 0: no SIZE parameter).  send()
+ * itself declares imta_message_size(), the stored size with LF line
+ * ends, which is short by one byte a line. */
+gboolean imta_smtp_client_send_sized(ImtaSmtpClient *c, const ImtaMessage *msg,
+				     const guint *rcpts, guint n_rcpts, GInputStream *content,
+				     gint64 wire_size, gboolean eight_bit,
+				     ImtaSmtpSendResult *result, GError **error);
+
 /* Can another transaction run on this session (not broken, no 421 seen,
  * RSET not refused, under `max_transactions` done; 0 = no limit)?
  * Transactions count from each MAIL FROM sent. */
 gboolean imta_smtp_client_reusable(const ImtaSmtpClient *c, guint max_transactions);
 guint imta_smtp_client_transactions(const ImtaSmtpClient *c);
+
+/* For a session that sat idle between transactions: a live server says
+ * nothing unasked, so anything to read (the end of the connection, a 421
+ * before closing, a TLS alert) means it is gone.  FALSE then, and the
+ * session is broken; TRUE when it looks usable.  Does not block. */
+gboolean imta_smtp_client_check_idle(ImtaSmtpClient *c);
 
 /* "remote mx.example.org [192.0.2.1] said: 550 5.1.1 <b@example.org>: no
  * such user" -- the form notices parse (notice.h) and mail.log shows.

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <poll.h>
 #include <string.h>
 
 #include <glib.h>
@@ -461,6 +462,20 @@ imta_smtp_client_reusable(const ImtaSmtpClient *c, guint max_transactions)
 	       (max_transactions == 0 || c->transactions < max_transactions);
 }
 
+gboolean
+imta_smtp_client_check_idle(ImtaSmtpClient *c)
+{
+	struct pollfd pfd = { .fd = c->io.fd, .events = POLLIN };
+
+	g_return_val_if_fail(c != NULL, FALSE);
+	if (c->broken || c->closing)
+		return FALSE;
+	if (smtp_io_buffered(&c->io) == 0 && poll(&pfd, 1, 0) == 0)
+		return TRUE;
+	c->broken = TRUE;
+	return FALSE;
+}
+
 guint
 imta_smtp_client_transactions(const ImtaSmtpClient *c)
 {
@@ -492,17 +507,16 @@ client_unsafe_address(const char *s)
 }
 
 static char *
-client_mail_line(const ImtaSmtpClient *c, const ImtaMessage *msg, gboolean eight_bit,
-		 gboolean utf8)
+client_mail_line(const ImtaSmtpClient *c, const ImtaMessage *msg, gint64 size,
+		 gboolean eight_bit, gboolean utf8)
 {
 	GString *line = g_string_new(NULL);
 	ImtaRet ret = imta_message_ret(msg);
 	const char *envid = imta_message_envid(msg);
 
 	g_string_append_printf(line, "MAIL FROM:<%s>", imta_message_return_path(msg));
-	if ((c->ext & IMTA_SMTP_EXT_SIZE) && imta_message_size(msg) > 0)
-		g_string_append_printf(line, " SIZE=%" G_GINT64_FORMAT,
-				       (gint64) imta_message_size(msg));
+	if ((c->ext & IMTA_SMTP_EXT_SIZE) && size > 0)
+		g_string_append_printf(line, " SIZE=%" G_GINT64_FORMAT, size);
 	if (eight_bit && (c->ext & IMTA_SMTP_EXT_8BITMIME))
 		g_string_append(line, " BODY=8BITMIME");
 	if (c->ext & IMTA_SMTP_EXT_DSN) {
@@ -602,6 +616,7 @@ typedef struct {
 	const guint *rcpts;
 	guint n;
 	GInputStream *content;
+	gint64 size;                  /* the SIZE= value; 0: none */
 	ImtaSmtpSendResult *result;
 	char **lines;                 /* MAIL, the RCPTs, DATA */
 	gboolean *accepted;           /* RCPT got 2xx: decided after the data */
@@ -662,7 +677,7 @@ static void
 tx_build_lines(ClientTx *t, gboolean eight_bit)
 {
 	t->lines = g_new0(char *, t->n + 3);
-	t->lines[0] = client_mail_line(t->c, t->msg, eight_bit, tx_needs_smtputf8(t));
+	t->lines[0] = client_mail_line(t->c, t->msg, t->size, eight_bit, tx_needs_smtputf8(t));
 	for (guint i = 0; i < t->n; i++)
 		t->lines[i + 1] = client_rcpt_line(t->c, tx_recipient(t, i));
 	t->lines[t->n + 1] = g_strdup("DATA");
@@ -874,8 +889,7 @@ tx_content(ClientTx *t, GError **error)
 static gboolean
 tx_end_replies(ClientTx *t, GError **error)
 {
-	static const char where[] =
-		"after the end of data (the message may have been delivered)";
+	static const char where[] = "after the end of data";
 	ImtaSmtpReply reply = { 0 };
 
 	for (guint i = 0; i < t->n; i++) {
@@ -954,7 +968,17 @@ imta_smtp_client_send(ImtaSmtpClient *c, const ImtaMessage *msg, const guint *rc
 		      guint n_rcpts, GInputStream *content, gboolean eight_bit,
 		      ImtaSmtpSendResult *result, GError **error)
 {
-	ClientTx t = { .c = c, .msg = msg, .rcpts = rcpts, .n = n_rcpts, .result = result };
+	return imta_smtp_client_send_sized(c, msg, rcpts, n_rcpts, content,
+					   imta_message_size(msg), eight_bit, result, error);
+}
+
+gboolean
+imta_smtp_client_send_sized(ImtaSmtpClient *c, const ImtaMessage *msg, const guint *rcpts,
+			    guint n_rcpts, GInputStream *content, gint64 wire_size,
+			    gboolean eight_bit, ImtaSmtpSendResult *result, GError **error)
+{
+	ClientTx t = { .c = c, .msg = msg, .rcpts = rcpts, .n = n_rcpts, .result = result,
+		       .size = wire_size };
 	gboolean ok;
 
 	g_return_val_if_fail(c != NULL && msg != NULL && result != NULL, FALSE);

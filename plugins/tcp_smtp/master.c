@@ -137,13 +137,19 @@ tcp_smtp_cache_take(TcpSmtpCache *cache, const char *key)
 	g_mutex_lock(&cache->lock);
 	expired = cache_collect_expired(cache, g_get_monotonic_time());
 	/* The most recently used first: the likeliest to be still open. */
-	for (GList *l = cache->idle.tail; l != NULL; l = l->prev) {
+	for (GList *l = cache->idle.tail, *prev; l != NULL; l = prev) {
 		CacheEntry *entry = l->data;
 
+		prev = l->prev;
 		if (strcmp(entry->key, key) != 0)
 			continue;
-		found = entry->client;
 		g_queue_delete_link(&cache->idle, l);
+		/* A session the server closed meanwhile is dropped, not tried. */
+		if (!imta_smtp_client_check_idle(entry->client)) {
+			expired = g_slist_prepend(expired, entry);
+			continue;
+		}
+		found = entry->client;
 		g_free(entry->key);
 		g_free(entry);
 		cache->reuses++;

@@ -121,6 +121,22 @@ relay_failure_set(RelayFailure *fail, TcpSmtpVerdict verdict, char *reason)
 	fail->reason = reason;
 }
 
+/* RFC 1870 SIZE: the content as sent, every LF a CR LF. */
+static gint64
+relay_wire_size(GBytes *content)
+{
+	gsize len;
+	const char *p = g_bytes_get_data(content, &len);
+	const char *end = p + len;
+	gint64 lines = 0;
+
+	while (p < end && (p = memchr(p, '\n', end - p)) != NULL) {
+		lines++;
+		p++;
+	}
+	return (gint64)len + lines;
+}
+
 void
 tcp_smtp_relay_close(ImtaSmtpClient *c, const char *channel)
 {
@@ -381,8 +397,9 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 	for (guint k = 0; k < pending->len; k++)
 		g_array_append_val(indices, rcpts[g_array_index(pending, guint, k)]);
 	stream = g_memory_input_stream_new_from_bytes(content);
-	ok = imta_smtp_client_send(c, message->msg, (const guint *)(gpointer)indices->data,
-				   indices->len, stream, eight_bit, &result, &error);
+	ok = imta_smtp_client_send_sized(c, message->msg, (const guint *)(gpointer)indices->data,
+					 indices->len, stream, relay_wire_size(content), eight_bit,
+					 &result, &error);
 	g_array_set_size(pending, 0);
 	for (guint k = 0; k < sent->len; k++) {
 		guint pos = g_array_index(sent, guint, k);
