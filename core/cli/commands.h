@@ -10,11 +10,14 @@
 #include <glib.h>
 #include <imta/config.h>
 #include <imta/jc_client.h>
+#include <imta/store.h>
 
 #define EXIT_USAGE 64        /* EX_USAGE */
 #define EXIT_DATAERR 65      /* EX_DATAERR: an address did not route */
+#define EXIT_NOUSER 67       /* EX_NOUSER: no such user or mailbox */
 #define EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE */
 #define EXIT_SOFTWARE 70     /* EX_SOFTWARE */
+#define EXIT_CANTCREAT 73    /* EX_CANTCREAT: the mailbox exists already */
 #define EXIT_IOERR 74        /* EX_IOERR: a queue file could not be changed */
 #define EXIT_TEMPFAIL 75     /* EX_TEMPFAIL: try again later */
 #define EXIT_CONFIG 78       /* EX_CONFIG: the configuration is invalid */
@@ -42,6 +45,19 @@ int cli_counters(const CliGlobal *global, int argc, char **argv);
 int cli_state(const CliGlobal *global, int argc, char **argv);
 int cli_submit(const CliGlobal *global, int argc, char **argv);
 int cli_enqueue(const CliGlobal *global, int argc, char **argv);
+int cli_mboxutil(const CliGlobal *global, int argc, char **argv);
+int cli_hashdir(const CliGlobal *global, int argc, char **argv);
+int cli_reconstruct(const CliGlobal *global, int argc, char **argv);
+
+/* Open the instance's message store (store.cnf in the configuration
+ * directory, IMTA_STORE as its default root); *store_config_r (optional)
+ * gets the store configuration.  Prints why not and returns NULL with
+ * *exit_r set (78 configuration, 74 the store could not be opened). */
+ImtaStore *cli_store_open(const ImtaConfig *config, const char *verb,
+			  ImtaStoreConfig **store_config_r, int *exit_r);
+/* The exit status for an IMTA_STORE_ERROR (67 not found, 73 exists, 64
+ * invalid name, 65 damaged index, 74 otherwise). */
+int cli_store_exit(const GError *error);
 
 /* Connect to the running job controller as an administrator; prints why
  * not (exit 69 in *exit_r) and returns NULL when none answers. */

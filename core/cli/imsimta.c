@@ -36,6 +36,11 @@ static const CliVerbRow verbs[] = {
 	{ "counters", cli_counters, "per-channel message counts since the job controller started" },
 	{ "cache", cli_state, "the job controller's state (-view) or a queue rescan (-sync)" },
 	{ "state", cli_state, "the job controller's state: jobs per pool, messages tracked" },
+	{ "mboxutil", cli_mboxutil, "the message store's mailboxes: list, create, delete, rename, "
+				    "quota, messages, print" },
+	{ "reconstruct", cli_reconstruct, "check or rebuild the message store's indexes and "
+					  "system area" },
+	{ "hashdir", cli_hashdir, "the hash directory of a user's mailbox" },
 };
 
 static void

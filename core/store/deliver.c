@@ -48,10 +48,14 @@ deliver_copy_free(gpointer p)
 	g_free(copy);
 }
 
+/* The file's times are the internal date: reconstruct takes it from
+ * there when it rebuilds an index. */
 static gboolean
-deliver_write_file(const char *path, const char *content, gsize length, GError **error)
+deliver_write_file(const char *path, const char *content, gsize length, gint64 internal_date,
+		   GError **error)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	struct timespec times[2] = { { (time_t)internal_date, 0 }, { (time_t)internal_date, 0 } };
 	gsize done = 0;
 
 	if (fd < 0)
@@ -70,7 +74,14 @@ deliver_write_file(const char *path, const char *content, gsize length, GError *
 		}
 		done += (gsize)n;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if (futimens(fd, times) < 0 || fsync(fd) < 0) {
+		int errnum = errno;
+
+		close(fd);
+		unlink(path);
+		return store_set_io_error(error, "write", path, errnum);
+	}
+	if (close(fd) < 0) {
 		int errnum = errno;
 
 		unlink(path);
@@ -90,7 +101,7 @@ deliver_new_copy(Delivery *d, const char *partition)
 	g_autofree char *path = g_strdup_printf("%s/tmp/%s", ppath, name);
 
 	copy->partition = g_strdup(partition);
-	if (deliver_write_file(path, d->content, d->length, &copy->error))
+	if (deliver_write_file(path, d->content, d->length, d->internal_date, &copy->error))
 		copy->path = g_steal_pointer(&path);
 	g_hash_table_replace(d->copies, copy->partition, copy);
 	g_hash_table_add(d->dirs, g_strdup(ppath));
