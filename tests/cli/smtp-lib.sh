@@ -73,6 +73,15 @@ smtp_instance() {
 	smtp_write_dialog
 }
 
+# smtp_park_channels: the local, store and SMTP channels name a pool that
+# job_controller.cnf does not define, so the job controller tracks their
+# messages but starts no job for them: tests that read the queue files the
+# server wrote find them where it put them.
+smtp_park_channels() {
+	sed -i -e 's/ pool SMTP_POOL/ pool PARKED_POOL/' -e 's/ pool LOCAL_POOL/ pool PARKED_POOL/' \
+		-e 's/ pool IMS_POOL/ pool PARKED_POOL/' "$C/imta.cnf"
+}
+
 # smtp_make_cert: a CA and a certificate for mail.example.com in
 # $T/var/tls, where conf/option.dat points TLS_CERTIFICATE_FILE.
 smtp_make_cert() {

@@ -23,6 +23,7 @@ sed -i 's/^tcp_intranet smtp /tcp_intranet smtp expnallow vrfyallow /' "$C/imta.
 # An access refusal that chooses its own code.
 sed -i 's/^  tcp_local|\*|tcp_local|\*/  *|*|*|greylisted@example.com  $N451$ 4.7.1$ Greylisted,$ try$ later\n&/' \
 	"$C/mappings"
+smtp_park_channels
 smtp_start_jc
 smtp_start_dispatcher
 ok $? "the dispatcher starts and listens"
