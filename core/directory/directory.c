@@ -578,6 +578,12 @@ imta_directory_set_clock(ImtaDirectory *dir, ImtaDirClock clock, gpointer data)
 	dir->clock_data = data;
 }
 
+const char *
+imta_directory_local_host(const ImtaDirectory *dir)
+{
+	return dir->local_host;
+}
+
 void
 imta_directory_free(ImtaDirectory *dir)
 {

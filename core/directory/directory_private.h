@@ -80,6 +80,10 @@ ImtaDirectory *imta_directory_new(ImtaDirBackend *backend, const ImtaDirectoryOp
 typedef gint64 (*ImtaDirClock)(gpointer data);
 void imta_directory_set_clock(ImtaDirectory *dir, ImtaDirClock clock, gpointer data);
 
+/* This system's host name as the directory was opened with (lower case,
+ * no trailing dot). */
+const char *imta_directory_local_host(const ImtaDirectory *dir);
+
 /* Lower-case an address and drop a trailing dot from its domain; NULL
  * when it has no '@' or an empty domain. */
 char *imta_dir_address_normalize(const char *address);

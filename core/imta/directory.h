@@ -162,6 +162,38 @@ ImtaDirStatus imta_directory_expand_group(ImtaDirectory *dir, const ImtaDirEntry
 ImtaDirStatus imta_directory_authenticate(ImtaDirectory *dir, const char *user,
 					  const char *password, GError **error);
 
+/* imta_directory_lookup_address() for an address of a local domain as
+ * mail arrives for it: when `address` itself has no entry and its local
+ * part has a "+subaddress", the entry of the address without it
+ * ("alice+Archive@example.com" -> "alice@example.com"). */
+ImtaDirStatus imta_directory_lookup_local(ImtaDirectory *dir, const char *address,
+					  ImtaDirEntry **entry_r, GError **error);
+
+/* Delivery options: the addresses mail for `entry`, found by looking up
+ * the local `address` (as received, "+subaddress" included), is delivered
+ * to.  `delivery_options` is option.dat's DELIVERY_OPTIONS, comma-separated
+ * "[flags]name=template" rows; each of the entry's mailDeliveryOption
+ * values (a user without any: "mailbox"; a group: "members") picks the row
+ * of that name.  Flag '*' limits a row to users, '&' to groups; rows
+ * flagged '^', '/' or '!' are not applied; an option no row defines is
+ * skipped.  Template "*" gives the group's members, "**" the entry's
+ * mailForwardingAddress values; others substitute $M (uid, $nM its n-th
+ * character), $nI (hosted domain: the entry's domain unless it is the
+ * default domain, the one the directory finds for the local host name or
+ * its parents), $nS (subaddress), $A, $D, $L (address, its domain, its
+ * local part), $P, $F, $X (mailProgramDeliveryInfo, mailDeliveryFileURL,
+ * mailHost), $$; $\ $^ $_ switch the output to lower, upper or unchanged
+ * case.  For $I, $S: n=1 inserts nothing without a value, 2 also deletes
+ * the preceding character, 3 skips the following one; otherwise a missing
+ * value fails the option.  FOUND with a GPtrArray of new strings (each
+ * address once, in order; free with g_ptr_array_unref); NOT_FOUND with an
+ * IMTA_DIRECTORY_ERROR_DATA error for a malformed row or template, an
+ * option that cannot be expanded, or no applicable option; TEMPFAIL when
+ * the directory could not answer. */
+ImtaDirStatus imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_options,
+						const ImtaDirEntry *entry, const char *address,
+						GPtrArray **addresses_r, GError **error);
+
 /* Empty the cache. */
 void imta_directory_flush(ImtaDirectory *dir);
 

@@ -604,7 +604,7 @@ policy_check_local_user(SmtpRcptCheck *check)
 				 "<%s>: Directory unavailable; try again later", check->rcpt);
 		return;
 	}
-	status = imta_directory_lookup_address(config->directory, check->address, &entry, &error);
+	status = imta_directory_lookup_local(config->directory, check->address, &entry, &error);
 	if (status == IMTA_DIR_TEMPFAIL) {
 		smtp_verdict_set(&check->verdict, 451, "4.3.0",
 				 "<%s>: Temporary directory failure; try again later", check->rcpt);

@@ -31,6 +31,9 @@ tcp_echo-daemon
 
 tcp_echo_fast echoslave 2
 tcp_echo_fast-daemon
+
+unbound
+unbound-daemon
 EOF
 
 # A CA and a server certificate for localhost and 127.0.0.1, where the
@@ -63,9 +66,9 @@ check_run "a channel that does not exist stops the worker (78)" 78 \
 	run_worker --channel nosuch
 check_grep "the log names the channel and where to fix it" "$ERR" \
 	"service SMTP: no channel nosuch in $C/imta.cnf; name an existing channel in PARAMETER=CHANNEL= of [SERVICE=SMTP] in dispatcher.cnf"
-check_run "a channel bound to no plugin stops the worker (78)" 78 run_worker --channel l
+check_run "a channel bound to no plugin stops the worker (78)" 78 run_worker --channel unbound
 check_grep "the log says the channel has no slave program and what to do" "$ERR" \
-	"service SMTP: channel l is bound to no plugin, so nothing can serve its connections"
+	"service SMTP: channel unbound is bound to no plugin, so nothing can serve its connections"
 check_run "a plugin without a slave program stops the worker (78)" 78 \
 	run_worker --channel bitbucket
 check_grep "the log names the plugin and points at plugin-list" "$ERR" \

@@ -362,9 +362,9 @@ test_peer(const TestServer *s)
 		.address = "127.0.0.1",
 		.port = s->port,
 		.helo_name = "client.example",
-		.timeouts = { .connect_ms = 3000, .greeting_ms = 3000, .command_ms = 3000,
-			      .data_init_ms = 3000, .data_block_ms = 3000,
-			      .data_term_ms = 3000 },
+		.timeouts = { .connect_ms = 10000, .greeting_ms = 10000, .command_ms = 10000,
+			      .data_init_ms = 10000, .data_block_ms = 10000,
+			      .data_term_ms = 10000 },
 	};
 
 	return peer;
@@ -1112,9 +1112,9 @@ test_broken_replies(void)
 	static const Step nul[] = { GREETING, LINE, { STEP_SEND, "250 a\0b\r\n", 9 }, END };
 	const BrokenRow rows[] = {
 		{ silent_greeting, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-		  "timed out (200 ms) waiting for the greeting", TRUE },
+		  "timed out (1 s) waiting for the greeting", TRUE },
 		{ silent_mail, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-		  "timed out (200 ms) after MAIL FROM:<a@x>", FALSE },
+		  "timed out (1 s) after MAIL FROM:<a@x>", FALSE },
 		{ dropped, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
 		  "connection lost after MAIL FROM:<a@x>", FALSE },
 		{ garbage, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
@@ -1137,8 +1137,10 @@ test_broken_replies(void)
 		ImtaSmtpClient *c;
 		gint64 start = g_get_monotonic_time(), elapsed;
 
-		peer.timeouts.greeting_ms = 200;
-		peer.timeouts.command_ms = 200;
+		/* Long enough that a slow, loaded machine does not turn the
+		 * other rows into timeouts. */
+		peer.timeouts.greeting_ms = 1000;
+		peer.timeouts.command_ms = 1000;
 		c = imta_smtp_client_connect(&peer, NULL, &error);
 		if (c != NULL && imta_smtp_client_hello(c, NULL, &error))
 			imta_smtp_client_send(c, msg, test_indices, 1, NULL, FALSE, &result,
@@ -1147,9 +1149,9 @@ test_broken_replies(void)
 		g_assert_error(error, rows[i].domain, rows[i].code);
 		g_assert_cmpstr(error->message, ==, rows[i].message);
 		/* a silent server costs the timeout, not more */
-		g_assert_cmpint(elapsed, <, 1000);
+		g_assert_cmpint(elapsed, <, 6000);
 		if (rows[i].code == G_IO_ERROR_TIMED_OUT)
-			g_assert_cmpint(elapsed, >=, 190);
+			g_assert_cmpint(elapsed, >=, 990);
 		if (c != NULL && !rows[i].at_connect) {
 			g_assert_false(imta_smtp_client_reusable(c, 0));
 			g_assert_cmpuint(result.rcpt[0].code, ==, 0);
@@ -1358,7 +1360,7 @@ test_connect_errors(void)
 		g_assert_null(imta_smtp_client_connect(&peer, NULL, &error));
 		g_assert_error(error, G_IO_ERROR, rows[i].code);
 		g_assert_cmpstr(error->message, ==, expected);
-		g_assert_cmpint(g_get_monotonic_time() - start, <, G_USEC_PER_SEC);
+		g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
 	}
 }
 
