@@ -238,19 +238,11 @@ disp_unknown(const ImtaOptionLine *line, GError **error)
 {
 	const char *hint = imta_option_suggest(imta_dispatcher_options,
 					       imta_dispatcher_n_options, line->name, NULL);
-	g_autofree char *quoted = imta_option_quote(line->name);
 
 	if (hint == NULL)
 		hint = imta_option_suggest(imta_dispatcher_global_options,
 					   imta_dispatcher_n_global_options, line->name, NULL);
-	if (hint != NULL)
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown dispatcher.cnf option %s (did you mean %s?)",
-				  quoted, hint);
-	else
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown dispatcher.cnf option %s", quoted);
-	return FALSE;
+	return imta_option_unknown(error, &line->name_pos, "dispatcher.cnf", line->name, hint);
 }
 
 static gboolean

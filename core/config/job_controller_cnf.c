@@ -250,7 +250,6 @@ jc_lookup(const char *name, JcTable *table_r)
 static gboolean
 jc_unknown(const ImtaOptionLine *line, GError **error)
 {
-	g_autofree char *quoted = imta_option_quote(line->name);
 	const char *hint = NULL;
 	guint best = G_MAXUINT;
 
@@ -264,14 +263,7 @@ jc_unknown(const ImtaOptionLine *line, GError **error)
 			hint = h;
 		}
 	}
-	if (hint != NULL)
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown job_controller.cnf option %s (did you mean %s?)",
-				  quoted, hint);
-	else
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown job_controller.cnf option %s", quoted);
-	return FALSE;
+	return imta_option_unknown(error, &line->name_pos, "job_controller.cnf", line->name, hint);
 }
 
 /* Which table may be set where, and into which struct. */

@@ -277,20 +277,11 @@ od_set(ImtaOptionDat *od, GHashTable *seen, const ImtaOptionLine *line, GError *
 				  "option.dat has no sections; expected NAME=value");
 		return FALSE;
 	}
-	if (row == NULL) {
-		const char *hint = imta_option_suggest(imta_option_dat_options,
-						       imta_option_dat_n_options, line->name, NULL);
-		g_autofree char *quoted = imta_option_quote(line->name);
-
-		if (hint != NULL)
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown option.dat option %s (did you mean %s?)",
-					  quoted, hint);
-		else
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown option.dat option %s", quoted);
-		return FALSE;
-	}
+	if (row == NULL)
+		return imta_option_unknown(error, &line->name_pos, "option.dat", line->name,
+					   imta_option_suggest(imta_option_dat_options,
+							       imta_option_dat_n_options,
+							       line->name, NULL));
 	if (g_hash_table_contains(seen, row)) {
 		g_autofree char *where = imta_source_pos_format(&line->name_pos);
 		g_autofree char *first = imta_source_pos_format(g_hash_table_lookup(seen, row));

@@ -505,24 +505,32 @@ imta_option_suggest(const ImtaOptionSpec *table, gsize n_rows, const char *name,
 }
 
 gboolean
+imta_option_unknown(GError **error, const ImtaSourcePos *pos, const char *file, const char *name,
+		    const char *hint)
+{
+	g_autofree char *quoted = imta_option_quote(name);
+	g_autofree char *what = file != NULL ? g_strdup_printf("%s option", file)
+					     : g_strdup("option");
+
+	if (hint != NULL)
+		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, pos,
+				  "unknown %s %s (did you mean %s?)", what, quoted, hint);
+	else
+		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, pos, "unknown %s %s", what,
+				  quoted);
+	return FALSE;
+}
+
+gboolean
 imta_option_set(const ImtaOptionSpec *table, gsize n_rows, void *target, guint scope,
 		const char *name, const char *value, const ImtaSourcePos *name_pos,
 		const ImtaSourcePos *value_pos, GError **error)
 {
 	const ImtaOptionSpec *row = imta_option_lookup(table, n_rows, name);
 
-	if (row == NULL) {
-		const char *hint = imta_option_suggest(table, n_rows, name, NULL);
-		g_autofree char *quoted = imta_option_quote(name);
-
-		if (hint != NULL)
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, name_pos,
-					  "unknown option %s (did you mean %s?)", quoted, hint);
-		else
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, name_pos,
-					  "unknown option %s", quoted);
-		return FALSE;
-	}
+	if (row == NULL)
+		return imta_option_unknown(error, name_pos, NULL, name,
+					   imta_option_suggest(table, n_rows, name, NULL));
 	if (!(row->scopes & scope)) {
 		imta_set_error_at(error, IMTA_CONFIG_ERROR_SYNTAX, name_pos,
 				  "option %s is not allowed here", row->name);

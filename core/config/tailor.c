@@ -153,20 +153,11 @@ tailor_set(ImtaTailor *tailor, const ImtaOptionLine *line, GError **error)
 		return FALSE;
 	}
 	row = imta_option_lookup(imta_tailor_options, imta_tailor_n_options, line->name);
-	if (row == NULL) {
-		const char *hint = imta_option_suggest(imta_tailor_options, imta_tailor_n_options,
-						       line->name, NULL);
-		g_autofree char *quoted = imta_option_quote(line->name);
-
-		if (hint != NULL)
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown imta_tailor option %s (did you mean %s?)",
-					  quoted, hint);
-		else
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown imta_tailor option %s", quoted);
-		return FALSE;
-	}
+	if (row == NULL)
+		return imta_option_unknown(error, &line->name_pos, "imta_tailor", line->name,
+					   imta_option_suggest(imta_tailor_options,
+							       imta_tailor_n_options, line->name,
+							       NULL));
 	return imta_option_set_row(row, tailor, line->value, &line->value_pos, error);
 }
 

@@ -122,6 +122,12 @@ char *imta_option_describe(const ImtaOptionSpec *row);
 const char *imta_option_suggest(const ImtaOptionSpec *table, gsize n_rows,
 				const char *name, guint *distance_r);
 
+/* Set the error for an option `name` that no row has, at `pos`: "unknown
+ * FILE option "NAME" (did you mean HINT?)", without FILE when `file` is
+ * NULL and without the question when `hint` is.  Returns FALSE. */
+gboolean imta_option_unknown(GError **error, const ImtaSourcePos *pos, const char *file,
+			     const char *name, const char *hint);
+
 /* One line of an option file, as the readers built on ImtaCfgFile see it:
  * either "NAME=value" or a section line "[TYPE=value]".  Blank lines and
  * comment lines (comment character as the first non-blank) are skipped. */

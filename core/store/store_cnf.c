@@ -154,17 +154,10 @@ cnf_set(ImtaStoreConfig *config, CnfValues *values, GHashTable *seen,
 	if (row == NULL) {
 		const char *hint = imta_option_suggest(cnf_options, G_N_ELEMENTS(cnf_options),
 						       line->name, NULL);
-		g_autofree char *quoted = imta_option_quote(line->name);
+		/* The names are written in lower case in this file. */
 		g_autofree char *lower = hint != NULL ? g_ascii_strdown(hint, -1) : NULL;
 
-		if (hint != NULL)
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown store.cnf option %s (did you mean %s?)",
-					  quoted, lower);
-		else
-			imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-					  "unknown store.cnf option %s", quoted);
-		return FALSE;
+		return imta_option_unknown(error, &line->name_pos, "store.cnf", line->name, lower);
 	}
 	if (g_hash_table_contains(seen, row)) {
 		imta_set_error_at(error, IMTA_CONFIG_ERROR_DUPLICATE, &line->name_pos,

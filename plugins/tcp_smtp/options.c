@@ -117,18 +117,9 @@ tcp_smtp_options_free(TcpSmtpOptions *options)
 static gboolean
 options_unknown(const ImtaOptionLine *line, GError **error)
 {
-	const char *hint = imta_option_suggest(tcp_smtp_option_specs, tcp_smtp_n_option_specs,
-					       line->name, NULL);
-	g_autofree char *quoted = imta_option_quote(line->name);
-
-	if (hint != NULL)
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown SMTP channel option %s (did you mean %s?)", quoted,
-				  hint);
-	else
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_UNKNOWN, &line->name_pos,
-				  "unknown SMTP channel option %s", quoted);
-	return FALSE;
+	return imta_option_unknown(error, &line->name_pos, "SMTP channel", line->name,
+				   imta_option_suggest(tcp_smtp_option_specs,
+						       tcp_smtp_n_option_specs, line->name, NULL));
 }
 
 static gboolean

@@ -20,7 +20,6 @@
 smtp_instance
 plan 37
 
-MBOX() { "$IMSIMTA" --config "$C" mboxutil "$@"; }
 
 # Senders live at sender.example: their notices wait on channel parked.
 sed -i '/^\$\*/i sender.example         $U%$D@parked-daemon' "$C/imta.cnf"
@@ -85,16 +84,6 @@ queue_empty() {
 	[ "$(queue_count "$1")" -eq 0 ]
 }
 
-# The UIDs of a folder's messages whose Subject contains TEXT.
-uids_with_subject() {
-	MBOX -m "$1" --json 2>/dev/null | $PY -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-print(" ".join(str(m["uid"]) for m in d["messages"] if sys.argv[1] in (m.get("subject") or "")))' "$2"
-}
 
 count_messages() {
 	MBOX -m "$1" --json 2>/dev/null |

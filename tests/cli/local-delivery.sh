@@ -17,7 +17,6 @@
 smtp_instance
 plan 19
 
-MBOX() { "$IMSIMTA" --config "$C" mboxutil "$@"; }
 
 # Senders and remote members wait on channel parked: nothing leaves.
 sed -i -e '/^\$\*/i sender.example         $U%$D@parked-daemon' \
@@ -49,16 +48,6 @@ send() {
 	$PY "$T/send.py" "$SMTP_PORT" "$@" >"$OUT" 2>"$ERR"
 }
 
-# The UIDs of a folder's messages whose Subject contains TEXT.
-uids_with_subject() {
-	MBOX -m "$1" --json 2>/dev/null | $PY -c '
-import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-print(" ".join(str(m["uid"]) for m in d["messages"] if sys.argv[1] in (m.get("subject") or "")))' "$2"
-}
 
 delivered() {
 	[ -n "$(uids_with_subject "$1" "$2")" ]

@@ -82,6 +82,21 @@ smtp_park_channels() {
 		-e 's/ pool IMS_POOL/ pool PARKED_POOL/' "$C/imta.cnf"
 }
 
+# MBOX ARGS...: imsimta mboxutil of this instance.
+MBOX() { "$IMSIMTA" --config "$C" mboxutil "$@"; }
+
+# uids_with_subject FOLDER TEXT: the UIDs of the messages of a store
+# folder ("user" or "user/folder") whose Subject contains TEXT.
+uids_with_subject() {
+	MBOX -m "$1" --json 2>/dev/null | $PY -c '
+import json, sys
+try:
+    d = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+print(" ".join(str(m["uid"]) for m in d["messages"] if sys.argv[1] in (m.get("subject") or "")))' "$2"
+}
+
 # smtp_make_cert: a CA and a certificate for mail.example.com in
 # $T/var/tls, where conf/option.dat points TLS_CERTIFICATE_FILE.
 smtp_make_cert() {
