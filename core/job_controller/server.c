@@ -91,7 +91,7 @@ struct _JcServer {
 	gint64 started;
 	guint64 notices, notices_bad;
 	guint64 rebuilds;
-	uid_t euid;
+	uid_t euid;                  /* who we run as once started */
 	JcServerStoppedFn stopped;
 	gpointer stopped_data;
 };
@@ -143,7 +143,6 @@ server_new(const ImtaConfig *config, JcServerStoppedFn stopped, gpointer user_da
 	server->stopped = stopped;
 	server->stopped_data = user_data;
 	server->root_fd = server->listen_fd = server->notify_fd = -1;
-	server->euid = geteuid();
 	server->n_channels = server->cnf->channels->len;
 	server->channels = g_new0(JcChannel, MAX(server->n_channels, 1));
 	server->due = g_new0(guint, MAX(server->n_channels, 1));
@@ -1265,6 +1264,9 @@ server_start(JcServer *server, GError **error)
 {
 	const ImtaTailor *tailor = server->config->tailor;
 
+	/* Privileges are dropped by now: jobs and enqueuers run as this user
+	 * (IMTA_USER), and root may always connect. */
+	server->euid = geteuid();
 	if (server->jcnf->debug != 0)
 		imta_log_set_level(IMTA_LOG_DEBUG);
 	if (server->jcnf->tcp_port != 0)

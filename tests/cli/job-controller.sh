@@ -10,7 +10,7 @@
 # got for it (or read from its pid file for the detached start).
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 66
+plan 68
 
 PY=${PYTHON3:-python3}
 JC="$abs_top_builddir/core/libexec/imta-job-controller"
@@ -401,6 +401,29 @@ jcpy admin "$SOCK" SHUTDOWN >/dev/null
 wait_until 100 gone "$JC_PID"
 ok $? "the detached controller stops on SHUTDOWN"
 JC_PID=""
+
+# Started by root, the controller runs as IMTA_USER and takes connections
+# from that user: the master jobs it starts and the enqueuers run as it.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	sed -i "s/^IMTA_USER=.*/IMTA_USER=nobody/" "$C/imta_tailor"
+	chown -R nobody "$T/var"
+	"$JC" --config "$C" -f >"$OUT" 2>"$ERR" &
+	JC_PID=$!
+	wait_until 100 test -S "$SOCK"
+	runuser -u nobody -- "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"HELLO admin\n")
+print(s.recv(100).decode().strip())' "$SOCK" >"$T/as-user" 2>&1
+	check_line "after dropping root it serves IMTA_USER's connections" "$T/as-user" 1 "OK 1"
+	awk '/^Uid:/ { print $2 }' "/proc/$JC_PID/status" >"$T/uid"
+	check_line "it runs as IMTA_USER" "$T/uid" 1 "$(id -u nobody)"
+	stop_jc
+else
+	ok 0 "# SKIP dropping root needs root and the user nobody"
+	ok 0 "# SKIP dropping root needs root and the user nobody"
+fi
 
 sed -i "s/^IMTA_USER=.*/IMTA_USER=nosuchuser$$/" "$C/imta_tailor"
 check_run "a missing IMTA_USER is refused" 1 "$JC" --config "$C" -f
