@@ -410,7 +410,10 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	"$JC" --config "$C" -f >"$OUT" 2>"$ERR" &
 	JC_PID=$!
 	wait_until 100 test -S "$SOCK"
-	runuser -u nobody -- "$PY" -c '
+	# A Python that user can run (a per-user installation may not be).
+	user_py=/usr/bin/python3
+	runuser -u nobody -- "$PY" -c pass 2>/dev/null && user_py=$PY
+	runuser -u nobody -- "$user_py" -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
