@@ -56,23 +56,13 @@ deliver_write_file(const char *path, const char *content, gsize length, gint64 i
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	struct timespec times[2] = { { (time_t)internal_date, 0 }, { (time_t)internal_date, 0 } };
-	gsize done = 0;
 
 	if (fd < 0)
 		return store_set_io_error(error, "create", path, errno);
-	while (done < length) {
-		ssize_t n = write(fd, content + done, length - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int errnum = n < 0 ? errno : EIO;
-
-			close(fd);
-			unlink(path);
-			return store_set_io_error(error, "write", path, errnum);
-		}
-		done += (gsize)n;
+	if (!store_write_fd(fd, path, content, length, error)) {
+		close(fd);
+		unlink(path);
+		return FALSE;
 	}
 	if (futimens(fd, times) < 0 || fsync(fd) < 0) {
 		int errnum = errno;

@@ -375,6 +375,23 @@ store_tmp_name(ImtaStore *store)
 }
 
 gboolean
+store_write_fd(int fd, const char *path, const char *data, gsize len, GError **error)
+{
+	gsize done = 0;
+
+	while (done < len) {
+		ssize_t n = write(fd, data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return store_set_io_error(error, "write", path, n < 0 ? errno : EIO);
+		done += (gsize)n;
+	}
+	return TRUE;
+}
+
+gboolean
 store_write_atomic(ImtaStore *store, const char *path, const char *data, gsize len,
 		   gboolean sync, GError **error)
 {
@@ -383,7 +400,6 @@ store_write_atomic(ImtaStore *store, const char *path, const char *data, gsize l
 				   g_strdup_printf("%d", (int)getpid());
 	g_autofree char *tmp = g_strdup_printf("%s/.tmp.%s", dir, tmpname);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	gsize done = 0;
 
 	if (fd < 0 && errno == ENOENT) {
 		if (!store_mkdir_p(dir, error))
@@ -393,19 +409,10 @@ store_write_atomic(ImtaStore *store, const char *path, const char *data, gsize l
 
 	if (fd < 0)
 		return store_set_io_error(error, "create", tmp, errno);
-	while (done < len) {
-		ssize_t n = write(fd, data + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int errnum = n < 0 ? errno : EIO;
-
-			close(fd);
-			unlink(tmp);
-			return store_set_io_error(error, "write", tmp, errnum);
-		}
-		done += (gsize)n;
+	if (!store_write_fd(fd, tmp, data, len, error)) {
+		close(fd);
+		unlink(tmp);
+		return FALSE;
 	}
 	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
 		int errnum = errno;

@@ -64,6 +64,8 @@ gboolean store_fsync_path(const char *path, gboolean directory, GError **error);
 /* Write, fsync, rename over `path`; fsync the directory when `sync_dir`. */
 gboolean store_write_atomic(ImtaStore *store, const char *path, const char *data, gsize len,
 			    gboolean sync, GError **error);
+/* Write all of `data` to `fd` (the file `path`, named in the error). */
+gboolean store_write_fd(int fd, const char *path, const char *data, gsize len, GError **error);
 gboolean store_read_all(int fd, const char *path, gsize max, GByteArray **out_r,
 			GError **error);
 char *store_tmp_name(ImtaStore *store);
