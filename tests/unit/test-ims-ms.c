@@ -1,6 +1,7 @@
 /*
  * test-ims-ms.c - the ims-ms channel's recipient forms, directory
- * resolution and quota policy (plugins/ims_ms/recipient.c, quota.c),
+ * resolution and quota policy (core/store/store_user.c, store_quota.c,
+ * shared by the ims-ms channel and the LMTP server),
  * without the store or the plugin loader.
  */
 #include "config.h"
@@ -12,8 +13,7 @@
 #include <imta/directory.h>
 #include <imta/channel.h>
 #include <imta/store.h>
-#include "../../plugins/ims_ms/recipient.h"
-#include "../../plugins/ims_ms/quota.h"
+#include <imta/store_delivery.h>
 
 /* ---- recipient forms ---------------------------------------------------- */
 
@@ -41,14 +41,14 @@ test_address_forms(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_auto(ImsMsAddress) addr = { 0 };
+		g_auto(ImtaStoreAddress) addr = { 0 };
 		g_autoptr(GError) error = NULL;
-		gboolean ok = ims_ms_address_parse(rows[i].input, &addr, &error);
+		gboolean ok = imta_store_address_parse(rows[i].input, &addr, &error);
 
 		g_test_message("%s", rows[i].input);
 		if (rows[i].uid == NULL) {
 			g_assert_false(ok);
-			g_assert_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS);
+			g_assert_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS);
 			continue;
 		}
 		g_assert_no_error(error);
@@ -96,12 +96,12 @@ test_address_bad(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_auto(ImsMsAddress) addr = { 0 };
+		g_auto(ImtaStoreAddress) addr = { 0 };
 		g_autoptr(GError) error = NULL;
 
 		g_test_message("%s", rows[i].input);
-		g_assert_false(ims_ms_address_parse(rows[i].input, &addr, &error));
-		g_assert_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS);
+		g_assert_false(imta_store_address_parse(rows[i].input, &addr, &error));
+		g_assert_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS);
 		g_assert_cmpstr(error->message, ==, rows[i].message);
 		g_assert_null(addr.uid);
 	}
@@ -122,11 +122,11 @@ test_address_userid(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_auto(ImsMsAddress) addr = { 0 };
+		g_auto(ImtaStoreAddress) addr = { 0 };
 		g_autofree char *userid = NULL;
 
-		g_assert_true(ims_ms_address_parse(rows[i].input, &addr, NULL));
-		userid = ims_ms_address_userid(&addr, rows[i].default_domain);
+		g_assert_true(imta_store_address_parse(rows[i].input, &addr, NULL));
+		userid = imta_store_address_userid(&addr, rows[i].default_domain);
 		g_assert_cmpstr(userid, ==, rows[i].userid);
 	}
 }
@@ -147,7 +147,7 @@ test_search_url(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_autofree char *url = ims_ms_user_search_url(rows[i].base, rows[i].uid);
+		g_autofree char *url = imta_store_user_search_url(rows[i].base, rows[i].uid);
 
 		g_assert_cmpstr(url, ==, rows[i].url);
 	}
@@ -221,41 +221,41 @@ test_resolve(void)
 	static const struct {
 		const char *address;
 		const char *default_domain;
-		ImsMsUserState state;
+		ImtaStoreUserState state;
 		const char *userid, *partition, *reason;
 		gint64 quota_bytes, quota_messages;
 		gboolean overquota;
 	} rows[] = {
-		{ "alice@h", "example.com", IMS_MS_USER_OK, "alice", NULL, NULL, -2, -2, FALSE },
-		{ "alice%example.com@h", "example.com", IMS_MS_USER_OK, "alice", NULL, NULL,
+		{ "alice@h", "example.com", IMTA_STORE_USER_OK, "alice", NULL, NULL, -2, -2, FALSE },
+		{ "alice%example.com@h", "example.com", IMTA_STORE_USER_OK, "alice", NULL, NULL,
 		  -2, -2, FALSE },
-		{ "bob@h", "example.com", IMS_MS_USER_OK, "bob", "secondary", NULL,
+		{ "bob@h", "example.com", IMTA_STORE_USER_OK, "bob", "secondary", NULL,
 		  10 * 1024 * 1024, 5000, FALSE },
-		{ "carol%example.org@h", "example.com", IMS_MS_USER_OK, "carol@example.org", NULL,
+		{ "carol%example.org@h", "example.com", IMTA_STORE_USER_OK, "carol@example.org", NULL,
 		  NULL, -1, -2, FALSE },
-		{ "carol%alias.example.org@h", "example.com", IMS_MS_USER_OK, "carol@example.org",
+		{ "carol%alias.example.org@h", "example.com", IMTA_STORE_USER_OK, "carol@example.org",
 		  NULL, NULL, -1, -2, FALSE },
-		{ "alice%example.org@h", "example.com", IMS_MS_USER_OK, "alice@example.org", NULL,
+		{ "alice%example.org@h", "example.com", IMTA_STORE_USER_OK, "alice@example.org", NULL,
 		  NULL, -2, -2, FALSE },
-		{ "full@h", "example.com", IMS_MS_USER_OK, "full", NULL, NULL, 0, -2, TRUE },
-		{ "nobody@h", "example.com", IMS_MS_USER_UNKNOWN, "nobody", NULL,
+		{ "full@h", "example.com", IMTA_STORE_USER_OK, "full", NULL, NULL, 0, -2, TRUE },
+		{ "nobody@h", "example.com", IMTA_STORE_USER_UNKNOWN, "nobody", NULL,
 		  "5.1.1 unknown user nobody", -2, -2, FALSE },
-		{ "carol@h", "example.com", IMS_MS_USER_UNKNOWN, "carol", NULL,
+		{ "carol@h", "example.com", IMTA_STORE_USER_UNKNOWN, "carol", NULL,
 		  "5.1.1 unknown user carol", -2, -2, FALSE },
-		{ "x%nowhere.example@h", "example.com", IMS_MS_USER_UNKNOWN, NULL, NULL,
+		{ "x%nowhere.example@h", "example.com", IMTA_STORE_USER_UNKNOWN, NULL, NULL,
 		  "5.1.1 no hosted domain nowhere.example in the directory", -2, -2, FALSE },
-		{ "x%closed.example@h", "example.com", IMS_MS_USER_INACTIVE, NULL, NULL,
+		{ "x%closed.example@h", "example.com", IMTA_STORE_USER_INACTIVE, NULL, NULL,
 		  "4.2.1 domain closed.example is inactive; try again later", -2, -2, FALSE },
-		{ "ivan@h", "example.com", IMS_MS_USER_INACTIVE, "ivan", NULL,
+		{ "ivan@h", "example.com", IMTA_STORE_USER_INACTIVE, "ivan", NULL,
 		  "4.2.1 mailbox ivan is inactive; try again later", -2, -2, FALSE },
-		{ "hank@h", "example.com", IMS_MS_USER_HOLD, "hank", NULL,
+		{ "hank@h", "example.com", IMTA_STORE_USER_HOLD, "hank", NULL,
 		  "4.2.1 mailbox hank is on hold; mail waits in the queue", -2, -2, FALSE },
-		{ "gone@h", "example.com", IMS_MS_USER_DELETED, "gone", NULL,
+		{ "gone@h", "example.com", IMTA_STORE_USER_DELETED, "gone", NULL,
 		  "5.1.6 mailbox gone is deleted", -2, -2, FALSE },
 		/* Without a default domain the uid must be unique. */
-		{ "bob@h", NULL, IMS_MS_USER_OK, "bob", "secondary", NULL,
+		{ "bob@h", NULL, IMTA_STORE_USER_OK, "bob", "secondary", NULL,
 		  10 * 1024 * 1024, 5000, FALSE },
-		{ "alice@h", NULL, IMS_MS_USER_TEMPFAIL, "alice", NULL,
+		{ "alice@h", NULL, IMTA_STORE_USER_TEMPFAIL, "alice", NULL,
 		  "4.4.3 directory: 2 entries have uid alice; the user id must be unique",
 		  -2, -2, FALSE },
 	};
@@ -269,25 +269,25 @@ test_resolve(void)
 	g_assert_true(g_file_set_contents(ldif, TEST_LDIF, -1, &error));
 	dir = imta_directory_open_ldif(ldif, &options, &error);
 	g_assert_no_error(error);
-	default_domain = ims_ms_default_domain(dir, "mail.example.com");
+	default_domain = imta_store_default_domain(dir, "mail.example.com");
 	g_assert_cmpstr(default_domain, ==, "example.com");
 	g_clear_pointer(&default_domain, g_free);
-	default_domain = ims_ms_default_domain(dir, "example.org");
+	default_domain = imta_store_default_domain(dir, "example.org");
 	g_assert_cmpstr(default_domain, ==, "example.org");
-	g_assert_null(ims_ms_default_domain(dir, "mail.elsewhere.test"));
+	g_assert_null(imta_store_default_domain(dir, "mail.elsewhere.test"));
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_auto(ImsMsAddress) addr = { 0 };
-		g_auto(ImsMsUser) user = { 0 };
+		g_auto(ImtaStoreAddress) addr = { 0 };
+		g_auto(ImtaStoreUser) user = { 0 };
 
 		g_test_message("%s", rows[i].address);
-		g_assert_true(ims_ms_address_parse(rows[i].address, &addr, NULL));
-		ims_ms_user_resolve(dir, &addr, rows[i].default_domain, &user);
+		g_assert_true(imta_store_address_parse(rows[i].address, &addr, NULL));
+		imta_store_user_resolve(dir, &addr, rows[i].default_domain, &user);
 		g_assert_cmpint(user.state, ==, rows[i].state);
 		g_assert_cmpstr(user.reason, ==, rows[i].reason);
 		if (rows[i].userid != NULL)
 			g_assert_cmpstr(user.userid, ==, rows[i].userid);
-		if (rows[i].state != IMS_MS_USER_OK)
+		if (rows[i].state != IMTA_STORE_USER_OK)
 			continue;
 		g_assert_cmpstr(user.partition, ==, rows[i].partition);
 		g_assert_cmpint(user.quota_bytes, ==, rows[i].quota_bytes);
@@ -295,12 +295,12 @@ test_resolve(void)
 		g_assert_cmpint(user.status_overquota, ==, rows[i].overquota);
 	}
 	{
-		g_auto(ImsMsAddress) addr = { 0 };
-		g_auto(ImsMsUser) user = { 0 };
+		g_auto(ImtaStoreAddress) addr = { 0 };
+		g_auto(ImtaStoreUser) user = { 0 };
 
-		g_assert_true(ims_ms_address_parse("alice@h", &addr, NULL));
-		ims_ms_user_resolve(NULL, &addr, "example.com", &user);
-		g_assert_cmpint(user.state, ==, IMS_MS_USER_TEMPFAIL);
+		g_assert_true(imta_store_address_parse("alice@h", &addr, NULL));
+		imta_store_user_resolve(NULL, &addr, "example.com", &user);
+		g_assert_cmpint(user.state, ==, IMTA_STORE_USER_TEMPFAIL);
 		g_assert_cmpstr(user.reason, ==, "4.4.3 directory unavailable: the directory "
 				"could not be opened");
 	}
@@ -353,7 +353,7 @@ test_quota_parse(void)
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
 		g_autoptr(GError) error = NULL;
 		gint64 value = 12345;
-		gboolean ok = ims_ms_quota_parse(rows[i].text, rows[i].size, &value, &error);
+		gboolean ok = imta_store_quota_parse(rows[i].text, rows[i].size, &value, &error);
 
 		g_test_message("\"%s\"", rows[i].text);
 		g_assert_cmpint(ok, ==, rows[i].ok);
@@ -361,7 +361,7 @@ test_quota_parse(void)
 			g_assert_no_error(error);
 			g_assert_cmpint(value, ==, rows[i].value);
 		} else {
-			g_assert_error(error, IMS_MS_ERROR, IMS_MS_ERROR_QUOTA);
+			g_assert_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_QUOTA);
 			g_assert_cmpstr(error->message, ==, rows[i].message);
 			g_assert_cmpint(value, ==, 12345);
 		}
@@ -379,7 +379,7 @@ test_quota_effective(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++)
-		g_assert_cmpint(ims_ms_quota_effective(rows[i].value, rows[i].store_default), ==,
+		g_assert_cmpint(imta_store_quota_effective(rows[i].value, rows[i].store_default), ==,
 				rows[i].expected);
 }
 
@@ -398,73 +398,73 @@ test_quota_check(void)
 		gint64 limit_bytes, limit_messages;
 		gboolean status_overquota;
 		gint64 bytes, messages, over_since, size;
-		ImsMsQuotaAction action;
+		ImtaStoreQuotaAction action;
 		const char *status;
 		gint64 new_over_since;
 		const char *diagnostic;
 	} rows[] = {
 		{ "no limits", TRUE, IMTA_EXQUOTA_DEFAULT, -1, -1, FALSE, 5000, 10, 0, 100,
-		  IMS_MS_QUOTA_DELIVER, "2.0.0", 0, NULL },
+		  IMTA_STORE_QUOTA_DELIVER, "2.0.0", 0, NULL },
 		{ "fits", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, 10, FALSE, 800, 5, 0, 200,
-		  IMS_MS_QUOTA_DELIVER, "2.0.0", 0, NULL },
+		  IMTA_STORE_QUOTA_DELIVER, "2.0.0", 0, NULL },
 		{ "fits, clears over_since", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, 10, FALSE, 100, 5,
-		  NOW - HOUR, 200, IMS_MS_QUOTA_DELIVER, "2.0.0", 0, NULL },
+		  NOW - HOUR, 200, IMTA_STORE_QUOTA_DELIVER, "2.0.0", 0, NULL },
 		{ "bytes over: first time", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, -1, FALSE, 900, 5, 0,
-		  200, IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  200, IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (900 of 1000 bytes used); over quota for 0 of 7200 seconds "
 		  "of grace" },
 		{ "bytes over: within grace", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, -1, FALSE, 900, 5,
-		  NOW - HOUR, 200, IMS_MS_QUOTA_RETRY, "4.2.2", NOW - HOUR,
+		  NOW - HOUR, 200, IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW - HOUR,
 		  "4.2.2 mailbox full (900 of 1000 bytes used); over quota for 3600 of 7200 "
 		  "seconds of grace" },
 		{ "bytes over: grace over", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, -1, FALSE, 900, 5,
-		  NOW - 2 * HOUR, 200, IMS_MS_QUOTA_FAIL, "5.2.2", NOW - 2 * HOUR,
+		  NOW - 2 * HOUR, 200, IMTA_STORE_QUOTA_FAIL, "5.2.2", NOW - 2 * HOUR,
 		  "5.2.2 mailbox full (900 of 1000 bytes used); over quota longer than the grace "
 		  "period of 7200 seconds" },
 		{ "exactly at the limit fits", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, 10, FALSE, 800, 9,
-		  0, 200, IMS_MS_QUOTA_DELIVER, "2.0.0", 0, NULL },
+		  0, 200, IMTA_STORE_QUOTA_DELIVER, "2.0.0", 0, NULL },
 		{ "messages over", TRUE, IMTA_EXQUOTA_DEFAULT, -1, 10, FALSE, 800, 10, 0, 1,
-		  IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (10 of 10 messages); over quota for 0 of 7200 seconds of "
 		  "grace" },
 		{ "both described", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, 10, FALSE, 1000, 10, 0, 1,
-		  IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (1000 of 1000 bytes used, 10 of 10 messages); over quota "
 		  "for 0 of 7200 seconds of grace" },
 		{ "enforcement off", FALSE, IMTA_EXQUOTA_DEFAULT, 1000, 10, TRUE, 5000, 50, 0, 1,
-		  IMS_MS_QUOTA_DELIVER, "2.0.0", 0, NULL },
+		  IMTA_STORE_QUOTA_DELIVER, "2.0.0", 0, NULL },
 		{ "exquota delivers", TRUE, IMTA_EXQUOTA_DELIVER, 1000, 10, TRUE, 5000, 50,
-		  NOW - 9 * HOUR, 1, IMS_MS_QUOTA_DELIVER, "2.0.0", NOW - 9 * HOUR, NULL },
+		  NOW - 9 * HOUR, 1, IMTA_STORE_QUOTA_DELIVER, "2.0.0", NOW - 9 * HOUR, NULL },
 		{ "noexquota fails at once", TRUE, IMTA_EXQUOTA_BOUNCE, 1000, -1, FALSE, 1000, 1,
-		  0, 1, IMS_MS_QUOTA_FAIL, "5.2.2", NOW,
+		  0, 1, IMTA_STORE_QUOTA_FAIL, "5.2.2", NOW,
 		  "5.2.2 mailbox full (1000 of 1000 bytes used)" },
 		{ "holdexquota holds past grace", TRUE, IMTA_EXQUOTA_HOLD, 1000, -1, FALSE, 1000,
-		  1, NOW - 100 * HOUR, 1, IMS_MS_QUOTA_RETRY, "4.2.2", NOW - 100 * HOUR,
+		  1, NOW - 100 * HOUR, 1, IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW - 100 * HOUR,
 		  "4.2.2 mailbox full (1000 of 1000 bytes used); held until there is room" },
 		{ "directory overquota status", TRUE, IMTA_EXQUOTA_DEFAULT, -1, -1, TRUE, 0, 0, 0,
-		  1, IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  1, IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (the directory marks the user over quota); over quota for "
 		  "0 of 7200 seconds of grace" },
 		{ "larger than the quota itself", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, -1, FALSE, 0,
-		  0, 0, 1001, IMS_MS_QUOTA_FAIL, "5.2.3", 0,
+		  0, 0, 1001, IMTA_STORE_QUOTA_FAIL, "5.2.3", 0,
 		  "5.2.3 message of 1001 bytes is larger than the mailbox quota of 1000 bytes" },
 		{ "no space at all", TRUE, IMTA_EXQUOTA_DEFAULT, 0, -1, FALSE, 0, 0, 0, 10,
-		  IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (0 of 0 bytes used); over quota for 0 of 7200 seconds of "
 		  "grace" },
 		{ "zero messages", TRUE, IMTA_EXQUOTA_DEFAULT, -1, 0, FALSE, 0, 0, 0, 10,
-		  IMS_MS_QUOTA_RETRY, "4.2.2", NOW,
+		  IMTA_STORE_QUOTA_RETRY, "4.2.2", NOW,
 		  "4.2.2 mailbox full (0 of 0 messages); over quota for 0 of 7200 seconds of "
 		  "grace" },
 		{ "huge usage does not overflow", TRUE, IMTA_EXQUOTA_DEFAULT, 1000, -1, FALSE,
-		  G_MAXINT64, 0, NOW - 3 * HOUR, G_MAXINT64, IMS_MS_QUOTA_FAIL, "5.2.3",
+		  G_MAXINT64, 0, NOW - 3 * HOUR, G_MAXINT64, IMTA_STORE_QUOTA_FAIL, "5.2.3",
 		  NOW - 3 * HOUR,
 		  "5.2.3 message of 9223372036854775807 bytes is larger than the mailbox quota of "
 		  "1000 bytes" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		ImsMsQuotaPolicy policy = {
+		ImtaStoreQuotaPolicy policy = {
 			.enforce = rows[i].enforce,
 			.exquota = rows[i].exquota,
 			.limit_bytes = rows[i].limit_bytes,
@@ -474,10 +474,10 @@ test_quota_check(void)
 			.status_overquota = rows[i].status_overquota,
 		};
 		ImtaStoreUsage usage = { rows[i].bytes, rows[i].messages, 0, rows[i].over_since };
-		g_auto(ImsMsQuotaDecision) decision = { 0 };
+		g_auto(ImtaStoreQuotaDecision) decision = { 0 };
 
 		g_test_message("%s", rows[i].name);
-		ims_ms_quota_check(&policy, &usage, rows[i].size, NOW, &decision);
+		imta_store_quota_check(&policy, &usage, rows[i].size, NOW, &decision);
 		g_assert_cmpint(decision.action, ==, rows[i].action);
 		g_assert_cmpstr(decision.status, ==, rows[i].status);
 		g_assert_cmpint(decision.over_since, ==, rows[i].new_over_since);
@@ -488,12 +488,12 @@ test_quota_check(void)
 static void
 test_quota_grace_zero(void)
 {
-	ImsMsQuotaPolicy policy = { .enforce = TRUE, .limit_bytes = 10, .limit_messages = -1 };
+	ImtaStoreQuotaPolicy policy = { .enforce = TRUE, .limit_bytes = 10, .limit_messages = -1 };
 	ImtaStoreUsage usage = { 10, 1, 0, 0 };
-	g_auto(ImsMsQuotaDecision) decision = { 0 };
+	g_auto(ImtaStoreQuotaDecision) decision = { 0 };
 
-	ims_ms_quota_check(&policy, &usage, 1, NOW, &decision);
-	g_assert_cmpint(decision.action, ==, IMS_MS_QUOTA_FAIL);
+	imta_store_quota_check(&policy, &usage, 1, NOW, &decision);
+	g_assert_cmpint(decision.action, ==, IMTA_STORE_QUOTA_FAIL);
 	g_assert_cmpstr(decision.status, ==, "5.2.2");
 	g_assert_cmpint(decision.over_since, ==, NOW);
 }
@@ -527,7 +527,7 @@ test_quota_warn(void)
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
-		ImsMsQuotaPolicy policy = {
+		ImtaStoreQuotaPolicy policy = {
 			.enforce = TRUE,
 			.limit_bytes = rows[i].limit_bytes,
 			.limit_messages = rows[i].limit_messages,
@@ -538,21 +538,21 @@ test_quota_warn(void)
 		gint64 warned_at = -5, over_since = -5;
 
 		g_test_message("%s", rows[i].name);
-		g_assert_cmpint(ims_ms_quota_after(&policy, &usage, NOW, &warned_at, &over_since),
+		g_assert_cmpint(imta_store_quota_after(&policy, &usage, NOW, &warned_at, &over_since),
 				==, rows[i].warn);
 		g_assert_cmpint(warned_at, ==, rows[i].new_warned_at);
 		g_assert_cmpint(over_since, ==, rows[i].new_over_since);
-		g_assert_cmpint(ims_ms_quota_percent(&policy, &usage), ==, rows[i].percent);
+		g_assert_cmpint(imta_store_quota_percent(&policy, &usage), ==, rows[i].percent);
 	}
 }
 
 static void
 test_quota_warning_text(void)
 {
-	ImsMsQuotaPolicy policy = { .enforce = TRUE, .limit_bytes = 10485760,
+	ImtaStoreQuotaPolicy policy = { .enforce = TRUE, .limit_bytes = 10485760,
 				    .limit_messages = 5000, .warn_percent = 90 };
 	ImtaStoreUsage usage = { 9500000, 120, 0, 0 };
-	g_autofree char *text = ims_ms_quota_warning_text(&policy, &usage, "bob");
+	g_autofree char *text = imta_store_quota_warning_text(&policy, &usage, "bob");
 
 	g_assert_cmpstr(text, ==,
 		"Your mailbox (bob) is 90% full.\n"

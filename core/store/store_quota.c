@@ -1,6 +1,7 @@
 /*
- * quota.c - the ims-ms channel's quota policy (quota.h): quota values,
- * the decision before a delivery, and the warning after one.
+ * store_quota.c - the quota policy of message store deliveries
+ * (store_delivery.h): quota values, the decision before a delivery, and
+ * the warning after one.
  */
 #include "config.h"
 
@@ -9,14 +10,13 @@
 
 #include <imta/number.h>
 #include <imta/directory.h>
-#include "quota.h"
-#include "recipient.h"
+#include <imta/store_delivery.h>
 
 /* The directory's own ceiling for mailQuota; message counts get the same. */
 #define QUOTA_MAX ((gint64)4096 * 1024 * 1024 * 1024)
 
 gboolean
-ims_ms_quota_parse(const char *text, gboolean size, gint64 *value_r, GError **error)
+imta_store_quota_parse(const char *text, gboolean size, gint64 *value_r, GError **error)
 {
 	const char *what = size ? "a size in bytes with an optional K, M or G suffix"
 				: "a number of messages";
@@ -29,13 +29,13 @@ ims_ms_quota_parse(const char *text, gboolean size, gint64 *value_r, GError **er
 	if (ok && value < 0 && strcmp(copy, "-1") != 0 && strcmp(copy, "-2") != 0)
 		ok = FALSE;
 	if (!ok) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_QUOTA,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_QUOTA,
 			    "expected %s, -1 (unlimited) or -2 (default), got \"%s\"", what,
 			    text != NULL ? text : "");
 		return FALSE;
 	}
 	if (value > QUOTA_MAX) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_QUOTA,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_QUOTA,
 			    "expected at most %s, got \"%s\"",
 			    size ? "4096G" : "4398046511104", text);
 		return FALSE;
@@ -45,7 +45,7 @@ ims_ms_quota_parse(const char *text, gboolean size, gint64 *value_r, GError **er
 }
 
 gint64
-ims_ms_quota_effective(gint64 value, gint64 store_default)
+imta_store_quota_effective(gint64 value, gint64 store_default)
 {
 	if (value == IMTA_DIR_QUOTA_DEFAULT)
 		value = store_default;
@@ -75,11 +75,11 @@ quota_reaches(gint64 used, gint64 limit, gint percent)
 }
 
 static void
-quota_set(ImsMsQuotaDecision *decision, ImsMsQuotaAction action, const char *status,
+quota_set(ImtaStoreQuotaDecision *decision, ImtaStoreQuotaAction action, const char *status,
 	  const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 
 static void
-quota_set(ImsMsQuotaDecision *decision, ImsMsQuotaAction action, const char *status,
+quota_set(ImtaStoreQuotaDecision *decision, ImtaStoreQuotaAction action, const char *status,
 	  const char *fmt, ...)
 {
 	va_list args;
@@ -95,7 +95,7 @@ quota_set(ImsMsQuotaDecision *decision, ImsMsQuotaAction action, const char *sta
 }
 
 static char *
-quota_describe(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage)
+quota_describe(const ImtaStoreQuotaPolicy *policy, const ImtaStoreUsage *usage)
 {
 	GString *out = g_string_new(NULL);
 
@@ -115,14 +115,14 @@ quota_describe(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage)
 }
 
 void
-ims_ms_quota_check(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage, gint64 size,
-		   gint64 now, ImsMsQuotaDecision *decision_r)
+imta_store_quota_check(const ImtaStoreQuotaPolicy *policy, const ImtaStoreUsage *usage, gint64 size,
+		   gint64 now, ImtaStoreQuotaDecision *decision_r)
 {
 	g_autofree char *why = NULL;
 	gboolean over;
 
 	memset(decision_r, 0, sizeof *decision_r);
-	decision_r->action = IMS_MS_QUOTA_DELIVER;
+	decision_r->action = IMTA_STORE_QUOTA_DELIVER;
 	decision_r->status = "2.0.0";
 	decision_r->over_since = usage->over_since;
 	if (!policy->enforce || policy->exquota == IMTA_EXQUOTA_DELIVER)
@@ -136,7 +136,7 @@ ims_ms_quota_check(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage, 
 	}
 	why = quota_describe(policy, usage);
 	if (policy->limit_bytes > 0 && size > policy->limit_bytes) {
-		quota_set(decision_r, IMS_MS_QUOTA_FAIL, "5.2.3",
+		quota_set(decision_r, IMTA_STORE_QUOTA_FAIL, "5.2.3",
 			  "message of %" G_GINT64_FORMAT " bytes is larger than the mailbox quota "
 			  "of %" G_GINT64_FORMAT " bytes", size, policy->limit_bytes);
 		return;
@@ -145,35 +145,35 @@ ims_ms_quota_check(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage, 
 		decision_r->over_since = now;
 	switch (policy->exquota) {
 	case IMTA_EXQUOTA_BOUNCE:
-		quota_set(decision_r, IMS_MS_QUOTA_FAIL, "5.2.2", "mailbox full (%s)", why);
+		quota_set(decision_r, IMTA_STORE_QUOTA_FAIL, "5.2.2", "mailbox full (%s)", why);
 		return;
 	case IMTA_EXQUOTA_HOLD:
-		quota_set(decision_r, IMS_MS_QUOTA_RETRY, "4.2.2",
+		quota_set(decision_r, IMTA_STORE_QUOTA_RETRY, "4.2.2",
 			  "mailbox full (%s); held until there is room", why);
 		return;
 	default:
 		break;
 	}
 	if (now - decision_r->over_since < policy->grace) {
-		quota_set(decision_r, IMS_MS_QUOTA_RETRY, "4.2.2",
+		quota_set(decision_r, IMTA_STORE_QUOTA_RETRY, "4.2.2",
 			  "mailbox full (%s); over quota for %" G_GINT64_FORMAT " of %"
 			  G_GINT64_FORMAT " seconds of grace", why, now - decision_r->over_since,
 			  policy->grace);
 		return;
 	}
-	quota_set(decision_r, IMS_MS_QUOTA_FAIL, "5.2.2",
+	quota_set(decision_r, IMTA_STORE_QUOTA_FAIL, "5.2.2",
 		  "mailbox full (%s); over quota longer than the grace period of %"
 		  G_GINT64_FORMAT " seconds", why, policy->grace);
 }
 
 void
-ims_ms_quota_decision_clear(ImsMsQuotaDecision *decision)
+imta_store_quota_decision_clear(ImtaStoreQuotaDecision *decision)
 {
 	g_clear_pointer(&decision->diagnostic, g_free);
 }
 
 gboolean
-ims_ms_quota_after(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage, gint64 now,
+imta_store_quota_after(const ImtaStoreQuotaPolicy *policy, const ImtaStoreUsage *usage, gint64 now,
 		   gint64 *warned_at_r, gint64 *over_since_r)
 {
 	gboolean reached = quota_reaches(usage->bytes, policy->limit_bytes, policy->warn_percent) ||
@@ -207,20 +207,20 @@ quota_percent_of(gint64 used, gint64 limit)
 }
 
 gint
-ims_ms_quota_percent(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage)
+imta_store_quota_percent(const ImtaStoreQuotaPolicy *policy, const ImtaStoreUsage *usage)
 {
 	return MAX(quota_percent_of(usage->bytes, policy->limit_bytes),
 		   quota_percent_of(usage->messages, policy->limit_messages));
 }
 
 char *
-ims_ms_quota_warning_text(const ImsMsQuotaPolicy *policy, const ImtaStoreUsage *usage,
+imta_store_quota_warning_text(const ImtaStoreQuotaPolicy *policy, const ImtaStoreUsage *usage,
 			  const char *userid)
 {
 	GString *out = g_string_new(NULL);
 
 	g_string_append_printf(out, "Your mailbox (%s) is %d%% full.\n\n", userid,
-			       ims_ms_quota_percent(policy, usage));
+			       imta_store_quota_percent(policy, usage));
 	if (policy->limit_bytes >= 0)
 		g_string_append_printf(out, "  Size:     %" G_GINT64_FORMAT " bytes used of %"
 				       G_GINT64_FORMAT " (%d%%)\n", usage->bytes,

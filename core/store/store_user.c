@@ -1,7 +1,7 @@
 /*
- * recipient.c - the ims-ms channel's recipients: parsing the queue
- * address forms, and finding the mail user behind one in the directory
- * (status, partition, quotas).
+ * store_user.c - the recipients of a message store delivery (ims-ms
+ * channel, LMTP server): parsing the address forms, and finding the mail
+ * user behind one in the directory (status, partition, quotas).
  */
 #include "config.h"
 
@@ -9,16 +9,15 @@
 #include <glib.h>
 
 #include <imta/directory.h>
-#include "recipient.h"
-#include "quota.h"
+#include <imta/store_delivery.h>
 
-#define IMS_MS_MAX_UID 255
-#define IMS_MS_MAX_DOMAIN 253
-#define IMS_MS_MAX_FOLDER 255
+#define STORE_USER_MAX_UID 255
+#define STORE_USER_MAX_DOMAIN 253
+#define STORE_USER_MAX_FOLDER 255
 /* Labels of a host name tried for the default domain. */
-#define IMS_MS_MAX_LABELS 127
+#define STORE_USER_MAX_LABELS 127
 
-G_DEFINE_QUARK(ims-ms-error-quark, ims_ms_error)
+G_DEFINE_QUARK(imta-store-delivery-error-quark, imta_store_delivery_error)
 
 /* ---- address forms ---------------------------------------------------- */
 
@@ -32,19 +31,20 @@ static gboolean
 address_check_uid(const char *uid, gsize len, GError **error)
 {
 	if (len == 0) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected a user id before the '%%', '+' or '@', got nothing");
 		return FALSE;
 	}
-	if (len > IMS_MS_MAX_UID) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+	if (len > STORE_USER_MAX_UID) {
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected a user id of at most %d bytes, got %" G_GSIZE_FORMAT,
-			    IMS_MS_MAX_UID, len);
+			    STORE_USER_MAX_UID, len);
 		return FALSE;
 	}
 	for (gsize i = 0; i < len; i++) {
 		if (!address_uid_char(uid[i])) {
-			g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+			g_set_error(error, IMTA_STORE_DELIVERY_ERROR,
+				    IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 				    "expected letters, digits or . _ - = ! $ & ' ^ ` { | } ~ in "
 				    "the user id, got byte 0x%02x at offset %" G_GSIZE_FORMAT,
 				    (guchar)uid[i], i);
@@ -59,10 +59,10 @@ address_check_domain(const char *domain, gsize len, GError **error)
 {
 	gsize label = 0;
 
-	if (len == 0 || len > IMS_MS_MAX_DOMAIN) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+	if (len == 0 || len > STORE_USER_MAX_DOMAIN) {
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected a domain of 1 to %d bytes after the '%%', got %"
-			    G_GSIZE_FORMAT, IMS_MS_MAX_DOMAIN, len);
+			    G_GSIZE_FORMAT, STORE_USER_MAX_DOMAIN, len);
 		return FALSE;
 	}
 	for (gsize i = 0; i < len; i++) {
@@ -75,7 +75,8 @@ address_check_domain(const char *domain, gsize len, GError **error)
 			continue;
 		}
 		if (!g_ascii_isalnum(c) && c != '-') {
-			g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+			g_set_error(error, IMTA_STORE_DELIVERY_ERROR,
+				    IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 				    "expected letters, digits, '-' or '.' in the domain, got byte "
 				    "0x%02x at offset %" G_GSIZE_FORMAT, (guchar)c, i);
 			return FALSE;
@@ -84,7 +85,7 @@ address_check_domain(const char *domain, gsize len, GError **error)
 	}
 	return TRUE;
 empty_label:
-	g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+	g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 		    "expected a domain without empty labels, got \"%.*s\"", (int)len, domain);
 	return FALSE;
 }
@@ -92,17 +93,18 @@ empty_label:
 static gboolean
 address_check_folder(const char *folder, gsize len, GError **error)
 {
-	if (len > IMS_MS_MAX_FOLDER) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+	if (len > STORE_USER_MAX_FOLDER) {
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected a folder of at most %d bytes, got %" G_GSIZE_FORMAT,
-			    IMS_MS_MAX_FOLDER, len);
+			    STORE_USER_MAX_FOLDER, len);
 		return FALSE;
 	}
 	for (gsize i = 0; i < len; i++) {
 		guchar c = (guchar)folder[i];
 
 		if (c < 0x20 || c == 0x7f) {
-			g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+			g_set_error(error, IMTA_STORE_DELIVERY_ERROR,
+				    IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 				    "expected a folder without control characters, got byte "
 				    "0x%02x at offset %" G_GSIZE_FORMAT, c, i);
 			return FALSE;
@@ -112,7 +114,7 @@ address_check_folder(const char *folder, gsize len, GError **error)
 }
 
 gboolean
-ims_ms_address_parse(const char *address, ImsMsAddress *addr_r, GError **error)
+imta_store_address_parse(const char *address, ImtaStoreAddress *addr_r, GError **error)
 {
 	const char *at, *plus, *percent, *end, *uid_end, *folder = NULL, *domain = NULL;
 	gsize folder_len = 0, domain_len = 0;
@@ -120,21 +122,21 @@ ims_ms_address_parse(const char *address, ImsMsAddress *addr_r, GError **error)
 	memset(addr_r, 0, sizeof *addr_r);
 	at = address != NULL ? strrchr(address, '@') : NULL;
 	if (at == NULL) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected uid[%%domain][+folder]@host, got \"%s\"",
 			    address != NULL ? address : "");
 		return FALSE;
 	}
 	end = at;
 	if (memchr(address, '"', (gsize)(end - address)) != NULL) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected an unquoted local part, got \"%s\"", address);
 		return FALSE;
 	}
 	plus = memchr(address, '+', (gsize)(end - address));
 	percent = memchr(address, '%', (gsize)(end - address));
 	if (percent != NULL && memchr(percent + 1, '%', (gsize)(end - percent - 1)) != NULL) {
-		g_set_error(error, IMS_MS_ERROR, IMS_MS_ERROR_ADDRESS,
+		g_set_error(error, IMTA_STORE_DELIVERY_ERROR, IMTA_STORE_DELIVERY_ERROR_ADDRESS,
 			    "expected at most one '%%' (uid%%domain), got \"%s\"", address);
 		return FALSE;
 	}
@@ -168,7 +170,7 @@ ims_ms_address_parse(const char *address, ImsMsAddress *addr_r, GError **error)
 }
 
 void
-ims_ms_address_clear(ImsMsAddress *addr)
+imta_store_address_clear(ImtaStoreAddress *addr)
 {
 	g_clear_pointer(&addr->uid, g_free);
 	g_clear_pointer(&addr->domain, g_free);
@@ -176,7 +178,7 @@ ims_ms_address_clear(ImsMsAddress *addr)
 }
 
 char *
-ims_ms_address_userid(const ImsMsAddress *addr, const char *default_domain)
+imta_store_address_userid(const ImtaStoreAddress *addr, const char *default_domain)
 {
 	if (addr->domain == NULL ||
 	    (default_domain != NULL && g_ascii_strcasecmp(addr->domain, default_domain) == 0))
@@ -202,7 +204,7 @@ user_filter_escape(const char *value)
 }
 
 char *
-ims_ms_user_search_url(const char *base_dn, const char *uid)
+imta_store_user_search_url(const char *base_dn, const char *uid)
 {
 	g_autofree char *value = user_filter_escape(uid);
 	g_autofree char *base = g_uri_escape_string(base_dn != NULL ? base_dn : "", ",=", FALSE);
@@ -213,10 +215,10 @@ ims_ms_user_search_url(const char *base_dn, const char *uid)
 }
 
 static void
-user_set(ImsMsUser *user, ImsMsUserState state, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+user_set(ImtaStoreUser *user, ImtaStoreUserState state, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
 static void
-user_set(ImsMsUser *user, ImsMsUserState state, const char *fmt, ...)
+user_set(ImtaStoreUser *user, ImtaStoreUserState state, const char *fmt, ...)
 {
 	va_list args;
 
@@ -249,7 +251,7 @@ user_pick(GPtrArray *entries, guint *live_r)
 
 /* The domain part: its base DN, its status, its canonical name. */
 static gboolean
-user_domain(ImtaDirectory *dir, const char *name, gboolean required, ImsMsUser *user,
+user_domain(ImtaDirectory *dir, const char *name, gboolean required, ImtaStoreUser *user,
 	    char **base_r, char **canonical_r)
 {
 	g_autoptr(ImtaDirDomain) domain = NULL;
@@ -259,7 +261,7 @@ user_domain(ImtaDirectory *dir, const char *name, gboolean required, ImsMsUser *
 	case IMTA_DIR_FOUND:
 		break;
 	case IMTA_DIR_TEMPFAIL:
-		user_set(user, IMS_MS_USER_TEMPFAIL, "4.4.3 directory unavailable: %s",
+		user_set(user, IMTA_STORE_USER_TEMPFAIL, "4.4.3 directory unavailable: %s",
 			 error != NULL ? error->message : "no answer");
 		return FALSE;
 	case IMTA_DIR_NOT_FOUND:
@@ -268,21 +270,21 @@ user_domain(ImtaDirectory *dir, const char *name, gboolean required, ImsMsUser *
 			*base_r = g_strdup("");
 			return TRUE;
 		}
-		user_set(user, IMS_MS_USER_UNKNOWN,
+		user_set(user, IMTA_STORE_USER_UNKNOWN,
 			 "5.1.1 no hosted domain %s in the directory", name);
 		return FALSE;
 	}
 	switch (domain->status) {
 	case IMTA_DIR_STATUS_DELETED:
 	case IMTA_DIR_STATUS_DISABLED:
-		user_set(user, IMS_MS_USER_DELETED, "5.1.6 domain %s is deleted", name);
+		user_set(user, IMTA_STORE_USER_DELETED, "5.1.6 domain %s is deleted", name);
 		return FALSE;
 	case IMTA_DIR_STATUS_INACTIVE:
-		user_set(user, IMS_MS_USER_INACTIVE,
+		user_set(user, IMTA_STORE_USER_INACTIVE,
 			 "4.2.1 domain %s is inactive; try again later", name);
 		return FALSE;
 	case IMTA_DIR_STATUS_HOLD:
-		user_set(user, IMS_MS_USER_HOLD, "4.2.1 domain %s is on hold", name);
+		user_set(user, IMTA_STORE_USER_HOLD, "4.2.1 domain %s is on hold", name);
 		return FALSE;
 	default:
 		break;
@@ -294,7 +296,7 @@ user_domain(ImtaDirectory *dir, const char *name, gboolean required, ImsMsUser *
 }
 
 static gboolean
-user_quotas(const ImtaDirEntry *entry, ImsMsUser *user)
+user_quotas(const ImtaDirEntry *entry, ImtaStoreUser *user)
 {
 	const char *bytes = imta_dir_entry_attr(entry, "mailquota");
 	const char *messages = imta_dir_entry_attr(entry, "mailmsgquota");
@@ -302,14 +304,14 @@ user_quotas(const ImtaDirEntry *entry, ImsMsUser *user)
 
 	user->quota_bytes = IMTA_DIR_QUOTA_DEFAULT;
 	user->quota_messages = IMTA_DIR_QUOTA_DEFAULT;
-	if (bytes != NULL && !ims_ms_quota_parse(bytes, TRUE, &user->quota_bytes, &error)) {
-		user_set(user, IMS_MS_USER_BAD_DATA, "4.3.5 mailQuota of %s: %s", entry->dn,
+	if (bytes != NULL && !imta_store_quota_parse(bytes, TRUE, &user->quota_bytes, &error)) {
+		user_set(user, IMTA_STORE_USER_BAD_DATA, "4.3.5 mailQuota of %s: %s", entry->dn,
 			 error->message);
 		return FALSE;
 	}
 	if (messages != NULL &&
-	    !ims_ms_quota_parse(messages, FALSE, &user->quota_messages, &error)) {
-		user_set(user, IMS_MS_USER_BAD_DATA, "4.3.5 mailMsgQuota of %s: %s", entry->dn,
+	    !imta_store_quota_parse(messages, FALSE, &user->quota_messages, &error)) {
+		user_set(user, IMTA_STORE_USER_BAD_DATA, "4.3.5 mailMsgQuota of %s: %s", entry->dn,
 			 error->message);
 		return FALSE;
 	}
@@ -317,19 +319,20 @@ user_quotas(const ImtaDirEntry *entry, ImsMsUser *user)
 }
 
 static void
-user_from_entry(const ImtaDirEntry *entry, ImsMsUser *user)
+user_from_entry(const ImtaDirEntry *entry, ImtaStoreUser *user)
 {
 	switch (entry->status) {
 	case IMTA_DIR_STATUS_INACTIVE:
-		user_set(user, IMS_MS_USER_INACTIVE,
+		user_set(user, IMTA_STORE_USER_INACTIVE,
 			 "4.2.1 mailbox %s is inactive; try again later", user->userid);
 		return;
 	case IMTA_DIR_STATUS_DELETED:
 	case IMTA_DIR_STATUS_DISABLED:
-		user_set(user, IMS_MS_USER_DELETED, "5.1.6 mailbox %s is deleted", user->userid);
+		user_set(user, IMTA_STORE_USER_DELETED, "5.1.6 mailbox %s is deleted",
+			 user->userid);
 		return;
 	case IMTA_DIR_STATUS_HOLD:
-		user_set(user, IMS_MS_USER_HOLD,
+		user_set(user, IMTA_STORE_USER_HOLD,
 			 "4.2.1 mailbox %s is on hold; mail waits in the queue", user->userid);
 		return;
 	case IMTA_DIR_STATUS_OVERQUOTA:
@@ -342,12 +345,12 @@ user_from_entry(const ImtaDirEntry *entry, ImsMsUser *user)
 		return;
 	user->mail = g_strdup(entry->mail);
 	user->partition = g_strdup(entry->message_store);
-	user->state = IMS_MS_USER_OK;
+	user->state = IMTA_STORE_USER_OK;
 }
 
 void
-ims_ms_user_resolve(ImtaDirectory *dir, const ImsMsAddress *addr, const char *default_domain,
-		    ImsMsUser *user_r)
+imta_store_user_resolve(ImtaDirectory *dir, const ImtaStoreAddress *addr,
+			const char *default_domain, ImtaStoreUser *user_r)
 {
 	g_autofree char *base = NULL;
 	g_autofree char *canonical = NULL;
@@ -362,7 +365,7 @@ ims_ms_user_resolve(ImtaDirectory *dir, const ImsMsAddress *addr, const char *de
 	memset(user_r, 0, sizeof *user_r);
 	user_r->quota_bytes = user_r->quota_messages = IMTA_DIR_QUOTA_DEFAULT;
 	if (dir == NULL) {
-		user_set(user_r, IMS_MS_USER_TEMPFAIL,
+		user_set(user_r, IMTA_STORE_USER_TEMPFAIL,
 			 "4.4.3 directory unavailable: the directory could not be opened");
 		return;
 	}
@@ -376,17 +379,17 @@ ims_ms_user_resolve(ImtaDirectory *dir, const ImsMsAddress *addr, const char *de
 			return;
 		user_r->userid = g_strdup(addr->uid);
 	}
-	url = ims_ms_user_search_url(base != NULL ? base : "", addr->uid);
+	url = imta_store_user_search_url(base != NULL ? base : "", addr->uid);
 	switch (imta_directory_search_url(dir, url, &entries, &error)) {
 	case IMTA_DIR_FOUND:
 		break;
 	case IMTA_DIR_TEMPFAIL:
-		user_set(user_r, IMS_MS_USER_TEMPFAIL, "4.4.3 directory unavailable: %s",
+		user_set(user_r, IMTA_STORE_USER_TEMPFAIL, "4.4.3 directory unavailable: %s",
 			 error != NULL ? error->message : "no answer");
 		return;
 	case IMTA_DIR_NOT_FOUND:
 	default:
-		user_set(user_r, IMS_MS_USER_UNKNOWN, "5.1.1 unknown user %s%s%s",
+		user_set(user_r, IMTA_STORE_USER_UNKNOWN, "5.1.1 unknown user %s%s%s",
 			 user_r->userid, error != NULL ? ": " : "",
 			 error != NULL ? error->message : "");
 		return;
@@ -394,7 +397,7 @@ ims_ms_user_resolve(ImtaDirectory *dir, const ImsMsAddress *addr, const char *de
 	entry = user_pick(entries, &live);
 	if (entry == NULL) {
 		/* As for addresses: the mail waits until the data is fixed. */
-		user_set(user_r, IMS_MS_USER_TEMPFAIL,
+		user_set(user_r, IMTA_STORE_USER_TEMPFAIL,
 			 "4.4.3 directory: %u entries have uid %s; the user id must be unique",
 			 live, addr->uid);
 		return;
@@ -403,7 +406,7 @@ ims_ms_user_resolve(ImtaDirectory *dir, const ImsMsAddress *addr, const char *de
 }
 
 void
-ims_ms_user_clear(ImsMsUser *user)
+imta_store_user_clear(ImtaStoreUser *user)
 {
 	g_clear_pointer(&user->userid, g_free);
 	g_clear_pointer(&user->mail, g_free);
@@ -412,13 +415,13 @@ ims_ms_user_clear(ImsMsUser *user)
 }
 
 char *
-ims_ms_default_domain(ImtaDirectory *dir, const char *hostname)
+imta_store_default_domain(ImtaDirectory *dir, const char *hostname)
 {
 	const char *p = hostname;
 
 	if (dir == NULL || hostname == NULL)
 		return NULL;
-	for (guint i = 0; p != NULL && *p != '\0' && i < IMS_MS_MAX_LABELS; i++) {
+	for (guint i = 0; p != NULL && *p != '\0' && i < STORE_USER_MAX_LABELS; i++) {
 		g_autoptr(ImtaDirDomain) domain = NULL;
 		g_autoptr(GError) error = NULL;
 
