@@ -70,6 +70,10 @@ typedef struct {
 	const char *helo_name;     /* our name in EHLO/HELO/LHLO */
 	gboolean lmtp;             /* LHLO, and one reply per recipient after DATA */
 	ImtaSmtpClientTimeouts timeouts;
+	/* A UNIX-domain socket to connect to instead of address:port (an
+	 * LMTP server on this system); address may then be NULL, and
+	 * diagnostics name the peer "host [unix:PATH]". */
+	const char *socket_path;
 } ImtaSmtpClientPeer;
 
 /* One reply.  code 0: no reply (the session broke first).  A reply

@@ -218,7 +218,7 @@ client_new(int fd, const ImtaSmtpClientPeer *peer)
 
 	smtp_io_init(&c->io, fd);
 	c->host = g_strdup(peer->host);
-	c->address = g_strdup(peer->address != NULL ? peer->address : "unknown");
+	c->address = smtp_io_peer_address(peer);
 	c->helo_name = g_strdup(peer->helo_name != NULL ? peer->helo_name : g_get_host_name());
 	c->peer_text = smtp_io_peer_name(c->host, c->address);
 	c->lmtp = peer->lmtp;
@@ -255,7 +255,8 @@ imta_smtp_client_connect(const ImtaSmtpClientPeer *peer, ImtaSmtpReply *greeting
 	guint timeout_ms;
 	int fd;
 
-	g_return_val_if_fail(peer != NULL && peer->address != NULL, NULL);
+	g_return_val_if_fail(peer != NULL && (peer->address != NULL || peer->socket_path != NULL),
+			     NULL);
 	if (greeting_r != NULL)
 		imta_smtp_reply_clear(greeting_r);
 	timeout_ms = client_default(peer->timeouts.connect_ms, SMTP_CLIENT_CONNECT_MS);

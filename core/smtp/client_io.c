@@ -1,6 +1,7 @@
 /*
  * client_io.c - the SMTP client's transport: a non-blocking TCP connection
- * (IPv4 or IPv6, optionally from a chosen local address), buffered reading
+ * (IPv4 or IPv6, optionally from a chosen local address) or UNIX-domain
+ * stream connection, buffered reading
  * of reply lines and writing of commands over the socket or a GnuTLS
  * client session, the STARTTLS handshake with certificate verification,
  * and the reader that puts a bounded reply together from its lines.
@@ -20,6 +21,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -224,14 +226,63 @@ io_connect_fd(int fd, const struct addrinfo *remote, guint timeout_ms, GError **
 	return FALSE;
 }
 
+char *
+smtp_io_peer_address(const ImtaSmtpClientPeer *peer)
+{
+	if (peer->socket_path != NULL)
+		return g_strconcat("unix:", peer->socket_path, NULL);
+	return g_strdup(peer->address != NULL ? peer->address : "unknown");
+}
+
+static int
+io_connect_unix(const ImtaSmtpClientPeer *peer, const char *name, guint timeout_ms,
+		GError **error)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	gsize len = strlen(peer->socket_path);
+	GError *local = NULL;
+	int fd, err;
+
+	if (len == 0 || len >= sizeof sun.sun_path) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "cannot connect to %s: the socket path is %s", name,
+			    len == 0 ? "empty" : "too long");
+		return -1;
+	}
+	memcpy(sun.sun_path, peer->socket_path, len + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = errno;
+		g_set_error(&local, G_IO_ERROR, g_io_error_from_errno(err), "%s", g_strerror(err));
+	} else if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		return fd;
+	} else if ((err = errno) == EINPROGRESS || err == EINTR) {
+		if (io_connect_wait(fd, timeout_ms, &local))
+			return fd;
+	} else {
+		/* EAGAIN: the server's backlog is full; like a refusal, try later */
+		g_set_error_literal(&local, G_IO_ERROR, g_io_error_from_errno(err),
+				    g_strerror(err));
+	}
+	if (fd >= 0)
+		close(fd);
+	g_prefix_error(&local, "cannot connect to %s: ", name);
+	g_propagate_error(error, local);
+	return -1;
+}
+
 int
 smtp_io_connect(const ImtaSmtpClientPeer *peer, guint timeout_ms, GError **error)
 {
-	g_autofree char *name = smtp_io_peer_name(peer->host, peer->address);
-	struct addrinfo *remote = io_numeric_address(peer->address, peer->port);
+	g_autofree char *where = smtp_io_peer_address(peer);
+	g_autofree char *name = smtp_io_peer_name(peer->host, where);
+	struct addrinfo *remote;
 	GError *local = NULL;
 	int fd;
 
+	if (peer->socket_path != NULL)
+		return io_connect_unix(peer, name, timeout_ms, error);
+	remote = io_numeric_address(peer->address, peer->port);
 	if (remote == NULL) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
 			    "cannot connect to %s: not an IP address", name);

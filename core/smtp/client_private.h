@@ -41,8 +41,8 @@ typedef struct {
 
 /* ---- client_io.c ------------------------------------------------------ */
 
-/* A connected, non-blocking socket to peer->address, or -1 with an error
- * naming the peer. */
+/* A connected, non-blocking socket to peer->address (or to the UNIX-domain
+ * socket peer->socket_path), or -1 with an error naming the peer. */
 int smtp_io_connect(const ImtaSmtpClientPeer *peer, guint timeout_ms, GError **error);
 
 /* Take over `fd` (made non-blocking and closed by smtp_io_close()). */
@@ -79,6 +79,9 @@ void smtp_io_tls_discard(SmtpIo *io);
 
 /* "mx.example.org [192.0.2.1]", or "[192.0.2.1]" without a name. */
 char *smtp_io_peer_name(const char *host, const char *address);
+
+/* The peer's address as diagnostics show it: "192.0.2.1", "unix:/path". */
+char *smtp_io_peer_address(const ImtaSmtpClientPeer *peer);
 
 /* "300 ms", "30 s", "5 min": for timeout messages. */
 char *smtp_io_duration_text(guint ms);

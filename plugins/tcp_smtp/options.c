@@ -9,12 +9,11 @@
 #include <glib.h>
 
 #include <imta/imta.h>
-#include <imta/cfgfile.h>
+#include <imta/channel_options.h>
 #include <imta/options.h>
 
 #include "options.h"
 
-#define OPT_COMMENTS "!#;"
 #define OPT(field) G_STRUCT_OFFSET(TcpSmtpOptions, field)
 #define OPT_SCOPE IMTA_SCOPE_GLOBAL
 
@@ -93,16 +92,9 @@ options_check_verify(const char *value, const char **expected_r)
 	       g_ascii_strcasecmp(value, "name") == 0;
 }
 
-static TcpSmtpOptions *
-options_new(const char *path)
-{
-	TcpSmtpOptions *options = g_new0(TcpSmtpOptions, 1);
-
-	imta_option_table_defaults(tcp_smtp_option_specs, tcp_smtp_n_option_specs, options,
-				   OPT_SCOPE);
-	options->path = g_strdup(path);
-	return options;
-}
+static const ImtaChannelOptionsSpec tcp_smtp_options_spec = {
+	"SMTP channel", tcp_smtp_option_specs, G_N_ELEMENTS(tcp_smtp_option_specs)
+};
 
 void
 tcp_smtp_options_free(TcpSmtpOptions *options)
@@ -114,105 +106,46 @@ tcp_smtp_options_free(TcpSmtpOptions *options)
 	g_free(options);
 }
 
-static gboolean
-options_unknown(const ImtaOptionLine *line, GError **error)
-{
-	return imta_option_unknown(error, &line->name_pos, "SMTP channel", line->name,
-				   imta_option_suggest(tcp_smtp_option_specs,
-						       tcp_smtp_n_option_specs, line->name, NULL));
-}
-
-static gboolean
-options_set(TcpSmtpOptions *options, GHashTable *seen, const ImtaOptionLine *line,
-	    GError **error)
-{
-	const ImtaOptionSpec *row;
-
-	if (line->kind == IMTA_OPTION_LINE_SECTION) {
-		imta_set_error_at(error, IMTA_CONFIG_ERROR_SYNTAX, &line->pos,
-				  "a channel option file has no sections; expected NAME=value");
-		return FALSE;
-	}
-	row = imta_option_lookup(tcp_smtp_option_specs, tcp_smtp_n_option_specs, line->name);
-	if (row == NULL)
-		return options_unknown(line, error);
-	if (g_hash_table_contains(seen, row)) {
-		g_autofree char *where = imta_source_pos_format(&line->name_pos);
-
-		imta_log(IMTA_LOG_WARNING, "%s: %s is set again; the later value wins", where,
-			 row->name);
-	}
-	g_hash_table_add(seen, (gpointer)row);
-	if (row->offset == OPT(recipients_per_transaction))
-		options->recipients_per_transaction_given = TRUE;
-	return imta_option_set_row(row, options, line->value, &line->value_pos, error);
-}
-
 TcpSmtpOptions *
 tcp_smtp_options_load(const char *path, GError **error)
 {
-	g_autoptr(TcpSmtpOptions) options = NULL;
-	g_autoptr(GHashTable) seen = NULL;
-	g_autoptr(ImtaCfgFile) cf = NULL;
-	GStringChunk *names;
-	GError *local = NULL;
-	ImtaOptionLine line = { 0 };
+	g_autoptr(TcpSmtpOptions) options = g_new0(TcpSmtpOptions, 1);
+	g_autoptr(GHashTable) given = g_hash_table_new(g_direct_hash, g_direct_equal);
+	const ImtaOptionSpec *rcpts;
+	gboolean found;
 
-	if (!g_file_test(path, G_FILE_TEST_EXISTS))
-		return options_new(NULL);
-	/* Error messages are complete strings, so the file names their
-	 * positions point to need not outlive the parse. */
-	names = g_string_chunk_new(128);
-	cf = imta_cfg_file_open(path, IMTA_CFG_CONTINUATION, OPT_COMMENTS, names, &local);
-	if (cf != NULL) {
-		options = options_new(path);
-		seen = g_hash_table_new(g_direct_hash, g_direct_equal);
-		while (imta_option_next_line(cf, OPT_COMMENTS, &line, &local))
-			if (!options_set(options, seen, &line, &local))
-				break;
-		imta_option_line_clear(&line);
-	}
-	g_clear_pointer(&cf, imta_cfg_file_free);
-	g_string_chunk_free(names);
-	if (local != NULL) {
-		g_propagate_error(error, local);
+	if (!imta_channel_options_read(&tcp_smtp_options_spec, path, options, given, &found,
+				       error))
 		return NULL;
-	}
+	if (found)
+		options->path = g_strdup(path);
+	rcpts = imta_option_lookup(tcp_smtp_option_specs, tcp_smtp_n_option_specs,
+				   "ALLOW_RECIPIENTS_PER_TRANSACTION");
+	options->recipients_per_transaction_given = g_hash_table_contains(given, rcpts);
 	return g_steal_pointer(&options);
 }
 
 /* ---- the per-process cache ------------------------------------------ */
 
-static GMutex options_lock;
-static GHashTable *options_by_channel; /* const ImtaChannel * -> TcpSmtpOptions * */
+static ImtaChannelOptionsCache options_cache;
+
+static gpointer
+options_load_channel(const ImtaConfig *config, const ImtaChannel *channel, GError **error)
+{
+	g_autofree char *path = imta_channel_options_path(config, channel);
+
+	return tcp_smtp_options_load(path, error);
+}
 
 const TcpSmtpOptions *
 tcp_smtp_options_get(const ImtaConfig *config, const ImtaChannel *channel, GError **error)
 {
-	g_autofree char *name = NULL;
-	g_autofree char *path = NULL;
-	TcpSmtpOptions *options;
-
-	g_mutex_lock(&options_lock);
-	if (options_by_channel == NULL)
-		options_by_channel = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-							   (GDestroyNotify)tcp_smtp_options_free);
-	options = g_hash_table_lookup(options_by_channel, channel);
-	if (options == NULL) {
-		name = g_strdup_printf("%s_option", channel->name);
-		path = imta_config_path(config, name);
-		options = tcp_smtp_options_load(path, error);
-		if (options != NULL)
-			g_hash_table_insert(options_by_channel, (gpointer)channel, options);
-	}
-	g_mutex_unlock(&options_lock);
-	return options;
+	return imta_channel_options_cached(&options_cache, config, channel, options_load_channel,
+					   (GDestroyNotify)tcp_smtp_options_free, error);
 }
 
 void
 tcp_smtp_options_forget(void)
 {
-	g_mutex_lock(&options_lock);
-	g_clear_pointer(&options_by_channel, g_hash_table_unref);
-	g_mutex_unlock(&options_lock);
+	imta_channel_options_cache_clear(&options_cache);
 }

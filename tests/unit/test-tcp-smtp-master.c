@@ -1,8 +1,9 @@
 /*
- * test-tcp-smtp-master.c - the tcp_smtp master program: next hops over a
- * table-driven DNS (route.c), what each reply means for a recipient
- * (relay.c), recipient grouping, the client's option rows, and whole jobs
- * of in-memory messages delivered to Postfix's smtp-sink.
+ * test-tcp-smtp-master.c - the tcp_smtp master program and the relay
+ * machinery it shares with the LMTP client (smtp_relay.h): next hops over
+ * a table-driven DNS, what each reply means for a recipient, recipient
+ * grouping, the client's option rows, and whole jobs of in-memory
+ * messages delivered to Postfix's smtp-sink.
  */
 #include "config.h"
 
@@ -26,8 +27,7 @@
 
 #include "../../plugins/tcp_smtp/master.h"
 #include "../../plugins/tcp_smtp/options.h"
-#include "../../plugins/tcp_smtp/relay.h"
-#include "../../plugins/tcp_smtp/route.h"
+#include <imta/smtp_relay.h>
 
 /* ---- a DNS made of a table ------------------------------------------ */
 
@@ -147,7 +147,7 @@ fake_lookup_addresses(gpointer data, const char *name, GPtrArray **addresses_r, 
 
 static const char *const local_names[] = { "mail.example.com", "localhost.example.com", NULL };
 
-/* ---- route.c: pure parts -------------------------------------------- */
+/* ---- relay_route.c: pure parts--------------------------------------- */
 
 static void
 test_route_domain(void)
@@ -167,11 +167,11 @@ test_route_domain(void)
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
-		g_autofree char *domain = tcp_smtp_route_domain(rows[i].address);
+		g_autofree char *domain = imta_smtp_route_domain(rows[i].address);
 
 		g_assert_cmpstr(domain, ==, rows[i].domain);
 	}
-	g_assert_null(tcp_smtp_route_domain(NULL));
+	g_assert_null(imta_smtp_route_domain(NULL));
 }
 
 static void
@@ -200,7 +200,7 @@ test_route_literal(void)
 	for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
 		g_autofree char *address = NULL;
 
-		g_assert_cmpint(tcp_smtp_route_literal(rows[i].domain, &address), ==,
+		g_assert_cmpint(imta_smtp_route_literal(rows[i].domain, &address), ==,
 				rows[i].literal);
 		g_assert_cmpstr(address, ==, rows[i].address);
 	}
@@ -246,7 +246,7 @@ test_route_mx_hosts(void)
 		ImtaOutcome outcome;
 
 		g_assert_cmpint(fake_lookup_mx(NULL, rows[i].domain, &mx, NULL), ==, IMTA_DNS_OK);
-		hosts = tcp_smtp_route_mx_hosts(mx, rows[i].domain, local_names, FALSE, &outcome,
+		hosts = imta_smtp_route_mx_hosts(mx, rows[i].domain, local_names, FALSE, &outcome,
 						&diagnostic);
 		joined = hosts != NULL ? join_hosts(hosts) : NULL;
 		g_assert_cmpstr(joined, ==, rows[i].hosts);
@@ -277,7 +277,7 @@ test_route_mx_shuffle(void)
 		g_autofree char *diagnostic = NULL;
 		ImtaOutcome outcome;
 
-		hosts = tcp_smtp_route_mx_hosts(mx, "x.test", NULL, TRUE, &outcome, &diagnostic);
+		hosts = imta_smtp_route_mx_hosts(mx, "x.test", NULL, TRUE, &outcome, &diagnostic);
 		g_assert_nonnull(hosts);
 		g_assert_cmpuint(hosts->len, ==, 4);
 		g_assert_cmpstr(hosts->pdata[3], ==, "d.test");
@@ -288,15 +288,15 @@ test_route_mx_shuffle(void)
 	g_assert_true(seen_b_first);
 }
 
-/* ---- route.c: resolving --------------------------------------------- */
+/* ---- relay_route.c: resolving---------------------------------------- */
 
 static char *
-join_hops(const TcpSmtpRoute *route)
+join_hops(const ImtaSmtpRoute *route)
 {
 	GString *out = g_string_new(NULL);
 
 	for (guint i = 0; i < route->hops->len; i++) {
-		const TcpSmtpHop *hop = route->hops->pdata[i];
+		const ImtaSmtpHop *hop = route->hops->pdata[i];
 
 		g_string_append_printf(out, "%s%s=%s", i > 0 ? " " : "",
 				       hop->host != NULL ? hop->host : "-", hop->address);
@@ -318,10 +318,10 @@ run_route_rows(const RouteRow *rows, guint n)
 {
 	for (guint i = 0; i < n; i++) {
 		guint lookups = 0;
-		TcpSmtpDns dns = { fake_lookup_mx, fake_lookup_addresses, &lookups };
-		TcpSmtpRoutePolicy policy = { rows[i].mx, rows[i].daemon, "tcp_test.example.org",
+		ImtaSmtpRouteDns dns = { fake_lookup_mx, fake_lookup_addresses, &lookups };
+		ImtaSmtpRoutePolicy policy = { rows[i].mx, rows[i].daemon, "tcp_test.example.org",
 					      local_names };
-		g_autoptr(TcpSmtpRoute) route = tcp_smtp_route_resolve(&dns, &policy,
+		g_autoptr(ImtaSmtpRoute) route = imta_smtp_route_resolve(&dns, &policy,
 								       rows[i].domain);
 		g_autofree char *hops = join_hops(route);
 
@@ -329,7 +329,7 @@ run_route_rows(const RouteRow *rows, guint n)
 		g_assert_cmpstr(hops, ==, rows[i].hops);
 		g_assert_cmpint(route->outcome, ==, rows[i].outcome);
 		g_assert_cmpstr(route->diagnostic, ==, rows[i].diagnostic);
-		g_assert_cmpuint(lookups, <=, TCP_SMTP_ROUTE_MAX_HOSTS);
+		g_assert_cmpuint(lookups, <=, IMTA_SMTP_ROUTE_MAX_HOSTS);
 	}
 }
 
@@ -423,7 +423,7 @@ test_route_resolve_other(void)
 	run_route_rows(rows, G_N_ELEMENTS(rows));
 }
 
-/* ---- relay.c: what replies mean ------------------------------------- */
+/* ---- relay.c: what replies mean-------------------------------- */
 
 static void
 test_relay_verdict(void)
@@ -431,30 +431,30 @@ test_relay_verdict(void)
 	static const struct {
 		guint mail, rcpt;
 		gboolean broken, data_sent, dsn;
-		TcpSmtpVerdict verdict;
+		ImtaSmtpVerdict verdict;
 	} rows[] = {
-		{ 250, 250, FALSE, TRUE, FALSE, TCP_SMTP_VERDICT_DELIVERED },
-		{ 250, 250, FALSE, TRUE, TRUE, TCP_SMTP_VERDICT_RELAYED },
-		{ 250, 251, FALSE, TRUE, FALSE, TCP_SMTP_VERDICT_DELIVERED },
-		{ 250, 550, FALSE, FALSE, FALSE, TCP_SMTP_VERDICT_FAILED },
-		{ 250, 552, FALSE, TRUE, TRUE, TCP_SMTP_VERDICT_FAILED },
-		{ 250, 450, FALSE, FALSE, FALSE, TCP_SMTP_VERDICT_RETRY },
-		{ 250, 421, TRUE, FALSE, FALSE, TCP_SMTP_VERDICT_RETRY },
+		{ 250, 250, FALSE, TRUE, FALSE, IMTA_SMTP_VERDICT_DELIVERED },
+		{ 250, 250, FALSE, TRUE, TRUE, IMTA_SMTP_VERDICT_RELAYED },
+		{ 250, 251, FALSE, TRUE, FALSE, IMTA_SMTP_VERDICT_DELIVERED },
+		{ 250, 550, FALSE, FALSE, FALSE, IMTA_SMTP_VERDICT_FAILED },
+		{ 250, 552, FALSE, TRUE, TRUE, IMTA_SMTP_VERDICT_FAILED },
+		{ 250, 450, FALSE, FALSE, FALSE, IMTA_SMTP_VERDICT_RETRY },
+		{ 250, 421, TRUE, FALSE, FALSE, IMTA_SMTP_VERDICT_RETRY },
 		/* the hop refuses the sender */
-		{ 550, 0, FALSE, FALSE, FALSE, TCP_SMTP_VERDICT_FAILED },
-		{ 553, 0, FALSE, FALSE, TRUE, TCP_SMTP_VERDICT_FAILED },
+		{ 550, 0, FALSE, FALSE, FALSE, IMTA_SMTP_VERDICT_FAILED },
+		{ 553, 0, FALSE, FALSE, TRUE, IMTA_SMTP_VERDICT_FAILED },
 		/* a 4xx to MAIL or a session lost before any answer: another hop */
-		{ 451, 0, FALSE, FALSE, FALSE, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ 0, 0, TRUE, FALSE, FALSE, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ 250, 0, TRUE, FALSE, FALSE, TCP_SMTP_VERDICT_NEXT_HOP },
+		{ 451, 0, FALSE, FALSE, FALSE, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ 0, 0, TRUE, FALSE, FALSE, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ 250, 0, TRUE, FALSE, FALSE, IMTA_SMTP_VERDICT_NEXT_HOP },
 		/* lost after the final dot: maybe delivered (RFC 1047) */
-		{ 250, 0, TRUE, TRUE, FALSE, TCP_SMTP_VERDICT_UNSURE },
+		{ 250, 0, TRUE, TRUE, FALSE, IMTA_SMTP_VERDICT_UNSURE },
 		/* a recipient refused before the loss still counts */
-		{ 250, 550, TRUE, TRUE, FALSE, TCP_SMTP_VERDICT_FAILED },
+		{ 250, 550, TRUE, TRUE, FALSE, IMTA_SMTP_VERDICT_FAILED },
 		/* nonsense codes are temporary */
-		{ 250, 354, FALSE, TRUE, FALSE, TCP_SMTP_VERDICT_RETRY },
-		{ 250, 199, FALSE, TRUE, FALSE, TCP_SMTP_VERDICT_RETRY },
-		{ 354, 0, FALSE, FALSE, FALSE, TCP_SMTP_VERDICT_NEXT_HOP },
+		{ 250, 354, FALSE, TRUE, FALSE, IMTA_SMTP_VERDICT_RETRY },
+		{ 250, 199, FALSE, TRUE, FALSE, IMTA_SMTP_VERDICT_RETRY },
+		{ 354, 0, FALSE, FALSE, FALSE, IMTA_SMTP_VERDICT_NEXT_HOP },
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(rows); i++) {
@@ -463,7 +463,7 @@ test_relay_verdict(void)
 					      .rcpt = &rcpt, .data_sent = rows[i].data_sent };
 
 		g_test_message("row %u", i);
-		g_assert_cmpint(tcp_smtp_relay_verdict(&result, 0, rows[i].broken, rows[i].dsn), ==,
+		g_assert_cmpint(imta_smtp_relay_verdict(&result, 0, rows[i].broken, rows[i].dsn), ==,
 				rows[i].verdict);
 	}
 }
@@ -472,23 +472,23 @@ static void
 test_relay_step_verdict(void)
 {
 	static const struct {
-		TcpSmtpStep step;
+		ImtaSmtpStep step;
 		guint code;
-		TcpSmtpVerdict verdict;
+		ImtaSmtpVerdict verdict;
 	} rows[] = {
-		{ TCP_SMTP_STEP_CONNECT, 0, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_GREETING, 0, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_GREETING, 421, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_GREETING, 554, TCP_SMTP_VERDICT_NEXT_HOP_FAILED },
-		{ TCP_SMTP_STEP_HELLO, 0, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_HELLO, 421, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_HELLO, 550, TCP_SMTP_VERDICT_FAILED },
-		{ TCP_SMTP_STEP_TLS, 454, TCP_SMTP_VERDICT_NEXT_HOP },
-		{ TCP_SMTP_STEP_TLS, 0, TCP_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_CONNECT, 0, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_GREETING, 0, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_GREETING, 421, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_GREETING, 554, IMTA_SMTP_VERDICT_NEXT_HOP_FAILED },
+		{ IMTA_SMTP_STEP_HELLO, 0, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_HELLO, 421, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_HELLO, 550, IMTA_SMTP_VERDICT_FAILED },
+		{ IMTA_SMTP_STEP_TLS, 454, IMTA_SMTP_VERDICT_NEXT_HOP },
+		{ IMTA_SMTP_STEP_TLS, 0, IMTA_SMTP_VERDICT_NEXT_HOP },
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(rows); i++)
-		g_assert_cmpint(tcp_smtp_relay_step_verdict(rows[i].step, rows[i].code), ==,
+		g_assert_cmpint(imta_smtp_relay_step_verdict(rows[i].step, rows[i].code), ==,
 				rows[i].verdict);
 }
 
@@ -517,7 +517,7 @@ test_relay_reply_diagnostic(void)
 		g_autofree char *got = NULL;
 
 		g_strlcpy(reply.enhanced, rows[i].enhanced, sizeof reply.enhanced);
-		got = tcp_smtp_relay_reply_diagnostic(rows[i].peer, &reply);
+		got = imta_smtp_relay_reply_diagnostic(rows[i].peer, &reply);
 		g_assert_cmpstr(got, ==, rows[i].expected);
 	}
 }
@@ -526,17 +526,17 @@ test_relay_reply_diagnostic(void)
 static void
 test_relay_no_hop(void)
 {
-	TcpSmtpRoute route = { g_ptr_array_new(), IMTA_OUTCOME_FAILED,
+	ImtaSmtpRoute route = { g_ptr_array_new(), IMTA_OUTCOME_FAILED,
 			       (char *)"5.1.10 domain x does not accept mail" };
 	g_autoptr(ImtaMessage) msg = imta_message_new("M1", "a@example.org");
-	TcpSmtpRelayConfig config = { .channel = "tcp_test" };
-	TcpSmtpRelayMessage message = { msg, NULL, FALSE, NULL };
-	TcpSmtpRcptResult results[2] = { 0 };
+	ImtaSmtpRelayConfig config = { .channel = "tcp_test" };
+	ImtaSmtpRelayMessage message = { msg, NULL, FALSE, NULL };
+	ImtaSmtpRcptResult results[2] = { 0 };
 	const guint rcpts[2] = { 0, 1 };
 
 	imta_message_add_recipient(msg, "b@x", NULL, 0);
 	imta_message_add_recipient(msg, "c@x", NULL, 0);
-	tcp_smtp_relay_deliver(&config, &message, rcpts, 2, &route, results);
+	imta_smtp_relay_deliver(&config, &message, rcpts, 2, &route, results);
 	for (guint i = 0; i < 2; i++) {
 		g_assert_cmpint(results[i].outcome, ==, IMTA_OUTCOME_FAILED);
 		g_assert_cmpstr(results[i].diagnostic, ==, "5.1.10 domain x does not accept mail");
@@ -553,10 +553,10 @@ join_groups(const GPtrArray *groups)
 	GString *out = g_string_new(NULL);
 
 	for (guint g = 0; g < groups->len; g++) {
-		const TcpSmtpGroup *group = groups->pdata[g];
+		const ImtaSmtpGroup *group = groups->pdata[g];
 
 		g_string_append_printf(out, "%s%s:", g > 0 ? " " : "",
-				       group->domain != NULL ? group->domain : "-");
+				       group->key != NULL ? group->key : "-");
 		for (guint k = 0; k < group->rcpts->len; k++)
 			g_string_append_printf(out, "%s%u", k > 0 ? "," : "",
 					       g_array_index(group->rcpts, guint, k));

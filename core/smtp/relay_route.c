@@ -1,7 +1,8 @@
 /*
- * route.c - next hops of the SMTP client: domain literals, the smart host
- * of `daemon`, MX records (RFC 5321 section 5.1) with the fallback to the
- * domain's own addresses, null MX (RFC 7505) and the MX loop check, all
+ * relay_route.c - next hops of the SMTP and LMTP clients: domain
+ * literals, the smart host of `daemon`, MX records (RFC 5321 section 5.1)
+ * with the fallback to the domain's own addresses, null MX (RFC 7505) and
+ * the MX loop check, and single named servers (LMTP message stores), all
  * bounded to a few hosts and addresses per attempt.
  */
 #include "config.h"
@@ -12,21 +13,21 @@
 
 #include <imta/imta.h>
 #include <imta/dns.h>
-
-#include "route.h"
+#include <imta/smtp_relay.h>
 
 static void
 route_hop_free(gpointer data)
 {
-	TcpSmtpHop *hop = data;
+	ImtaSmtpHop *hop = data;
 
 	g_free(hop->host);
 	g_free(hop->address);
+	g_free(hop->socket_path);
 	g_free(hop);
 }
 
 void
-tcp_smtp_route_free(TcpSmtpRoute *route)
+imta_smtp_route_free(ImtaSmtpRoute *route)
 {
 	if (route == NULL)
 		return;
@@ -35,17 +36,17 @@ tcp_smtp_route_free(TcpSmtpRoute *route)
 	g_free(route);
 }
 
-static TcpSmtpRoute *
-route_new(void)
+ImtaSmtpRoute *
+imta_smtp_route_new(void)
 {
-	TcpSmtpRoute *route = g_new0(TcpSmtpRoute, 1);
+	ImtaSmtpRoute *route = g_new0(ImtaSmtpRoute, 1);
 
 	route->hops = g_ptr_array_new_with_free_func(route_hop_free);
 	return route;
 }
 
-static void
-route_fail(TcpSmtpRoute *route, ImtaOutcome outcome, char *diagnostic)
+void
+imta_smtp_route_fail(ImtaSmtpRoute *route, ImtaOutcome outcome, char *diagnostic)
 {
 	g_ptr_array_set_size(route->hops, 0);
 	route->outcome = outcome;
@@ -53,26 +54,33 @@ route_fail(TcpSmtpRoute *route, ImtaOutcome outcome, char *diagnostic)
 	route->diagnostic = diagnostic;
 }
 
-/* Add an address once; FALSE when the route is full. */
-static gboolean
-route_add_hop(TcpSmtpRoute *route, const char *host, const char *address)
+gboolean
+imta_smtp_route_add_hop(ImtaSmtpRoute *route, const char *host, const char *address,
+			guint16 port, const char *socket_path)
 {
-	TcpSmtpHop *hop;
+	ImtaSmtpHop *hop;
 
-	if (route->hops->len >= TCP_SMTP_ROUTE_MAX_ADDRESSES)
+	g_return_val_if_fail(address != NULL || socket_path != NULL, FALSE);
+	if (route->hops->len >= IMTA_SMTP_ROUTE_MAX_ADDRESSES)
 		return FALSE;
-	for (guint i = 0; i < route->hops->len; i++)
-		if (strcmp(((TcpSmtpHop *)route->hops->pdata[i])->address, address) == 0)
+	for (guint i = 0; i < route->hops->len; i++) {
+		const ImtaSmtpHop *had = route->hops->pdata[i];
+
+		if (had->port == port && g_strcmp0(had->address, address) == 0 &&
+		    g_strcmp0(had->socket_path, socket_path) == 0)
 			return TRUE;
-	hop = g_new0(TcpSmtpHop, 1);
+	}
+	hop = g_new0(ImtaSmtpHop, 1);
 	hop->host = g_strdup(host);
 	hop->address = g_strdup(address);
+	hop->port = port;
+	hop->socket_path = g_strdup(socket_path);
 	g_ptr_array_add(route->hops, hop);
 	return TRUE;
 }
 
 char *
-tcp_smtp_route_domain(const char *address)
+imta_smtp_route_domain(const char *address)
 {
 	const char *at = address != NULL ? strrchr(address, '@') : NULL;
 	gsize len;
@@ -87,7 +95,7 @@ tcp_smtp_route_domain(const char *address)
 }
 
 gboolean
-tcp_smtp_route_literal(const char *domain, char **address_r)
+imta_smtp_route_literal(const char *domain, char **address_r)
 {
 	gsize len = strlen(domain);
 	g_autofree char *inner = NULL;
@@ -171,7 +179,7 @@ route_host_listed(const GPtrArray *hosts, const char *host)
 }
 
 GPtrArray *
-tcp_smtp_route_mx_hosts(const GPtrArray *mx, const char *domain, const char *const *local_names,
+imta_smtp_route_mx_hosts(const GPtrArray *mx, const char *domain, const char *const *local_names,
 			gboolean shuffle, ImtaOutcome *outcome_r, char **diagnostic_r)
 {
 	g_autoptr(GPtrArray) kept = g_ptr_array_new();
@@ -229,13 +237,13 @@ tcp_smtp_route_mx_hosts(const GPtrArray *mx, const char *domain, const char *con
  * records (an MX host without an address is the domain's mistake, not a
  * missing domain). */
 static void
-route_addresses(TcpSmtpRoute *route, const TcpSmtpDns *dns, const GPtrArray *hosts,
-		const char *domain, gboolean via_mx)
+route_addresses(ImtaSmtpRoute *route, const ImtaSmtpRouteDns *dns, const GPtrArray *hosts,
+		guint16 port, const char *domain, gboolean via_mx)
 {
 	g_autofree char *absent = NULL;
 	g_autofree char *temporary = NULL;
 
-	for (guint i = 0; i < hosts->len && i < TCP_SMTP_ROUTE_MAX_HOSTS; i++) {
+	for (guint i = 0; i < hosts->len && i < IMTA_SMTP_ROUTE_MAX_HOSTS; i++) {
 		const char *host = hosts->pdata[i];
 		g_autoptr(GPtrArray) addresses = NULL;
 		g_autoptr(GError) error = NULL;
@@ -243,7 +251,7 @@ route_addresses(TcpSmtpRoute *route, const TcpSmtpDns *dns, const GPtrArray *hos
 
 		if (status == IMTA_DNS_OK) {
 			for (guint a = 0; a < addresses->len; a++)
-				if (!route_add_hop(route, host, addresses->pdata[a]))
+				if (!imta_smtp_route_add_hop(route, host, addresses->pdata[a], port, NULL))
 					return;
 		} else if (status == IMTA_DNS_TEMPFAIL) {
 			g_free(temporary);
@@ -256,28 +264,29 @@ route_addresses(TcpSmtpRoute *route, const TcpSmtpDns *dns, const GPtrArray *hos
 	if (route->hops->len > 0)
 		return;
 	if (temporary != NULL)
-		route_fail(route, IMTA_OUTCOME_RETRY, g_strdup_printf("4.4.3 %s", temporary));
+		imta_smtp_route_fail(route, IMTA_OUTCOME_RETRY, g_strdup_printf("4.4.3 %s", temporary));
 	else if (via_mx)
-		route_fail(route, IMTA_OUTCOME_FAILED,
+		imta_smtp_route_fail(route, IMTA_OUTCOME_FAILED,
 			   g_strdup_printf("5.4.4 no MX host of %s has an address: %s", domain,
 					   absent != NULL ? absent : "no address"));
 	else
-		route_fail(route, IMTA_OUTCOME_FAILED,
+		imta_smtp_route_fail(route, IMTA_OUTCOME_FAILED,
 			   g_strdup_printf("5.1.2 Host or domain name not found: %s",
 					   absent != NULL ? absent : "no address"));
 }
 
 static void
-route_by_address(TcpSmtpRoute *route, const TcpSmtpDns *dns, const char *name)
+route_by_address(ImtaSmtpRoute *route, const ImtaSmtpRouteDns *dns, const char *name,
+		 guint16 port)
 {
 	g_autoptr(GPtrArray) hosts = g_ptr_array_new();
 
 	g_ptr_array_add(hosts, (gpointer)name);
-	route_addresses(route, dns, hosts, name, FALSE);
+	route_addresses(route, dns, hosts, port, name, FALSE);
 }
 
 static void
-route_by_mx(TcpSmtpRoute *route, const TcpSmtpDns *dns, const TcpSmtpRoutePolicy *policy,
+route_by_mx(ImtaSmtpRoute *route, const ImtaSmtpRouteDns *dns, const ImtaSmtpRoutePolicy *policy,
 	    const char *name)
 {
 	g_autoptr(GPtrArray) mx = NULL;
@@ -289,29 +298,29 @@ route_by_mx(TcpSmtpRoute *route, const TcpSmtpDns *dns, const TcpSmtpRoutePolicy
 	ImtaOutcome outcome;
 
 	if (status == IMTA_DNS_TEMPFAIL) {
-		route_fail(route, IMTA_OUTCOME_RETRY, g_strdup_printf("4.4.3 %s", why));
+		imta_smtp_route_fail(route, IMTA_OUTCOME_RETRY, g_strdup_printf("4.4.3 %s", why));
 		return;
 	}
 	if (status == IMTA_DNS_NOT_FOUND) {
 		if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
-			route_fail(route, IMTA_OUTCOME_FAILED, g_strdup_printf("5.1.2 %s", why));
+			imta_smtp_route_fail(route, IMTA_OUTCOME_FAILED, g_strdup_printf("5.1.2 %s", why));
 		else    /* RFC 5321 5.1: no MX, the domain itself is the host. */
-			route_by_address(route, dns, name);
+			route_by_address(route, dns, name, 0);
 		return;
 	}
-	hosts = tcp_smtp_route_mx_hosts(mx, name, policy->local_names,
+	hosts = imta_smtp_route_mx_hosts(mx, name, policy->local_names,
 					policy->mx == IMTA_MX_RANDOM, &outcome, &diagnostic);
 	if (hosts == NULL) {
-		route_fail(route, outcome, diagnostic);
+		imta_smtp_route_fail(route, outcome, diagnostic);
 		return;
 	}
-	route_addresses(route, dns, hosts, name, TRUE);
+	route_addresses(route, dns, hosts, 0, name, TRUE);
 }
 
 /* A mistake in the smart host's name or records is this system's: mail
  * waits for the fix instead of bouncing. */
 static void
-route_soften(TcpSmtpRoute *route)
+route_soften(ImtaSmtpRoute *route)
 {
 	if (route->outcome != IMTA_OUTCOME_FAILED)
 		return;
@@ -321,17 +330,17 @@ route_soften(TcpSmtpRoute *route)
 }
 
 static void
-route_daemon(TcpSmtpRoute *route, const TcpSmtpDns *dns, const TcpSmtpRoutePolicy *policy)
+route_daemon(ImtaSmtpRoute *route, const ImtaSmtpRouteDns *dns, const ImtaSmtpRoutePolicy *policy)
 {
 	g_autofree char *address = NULL;
 	g_autofree char *target = NULL;
 	g_autofree char *detail = NULL;
 
-	if (tcp_smtp_route_literal(policy->daemon, &address)) {
+	if (imta_smtp_route_literal(policy->daemon, &address)) {
 		if (address != NULL)
-			route_add_hop(route, NULL, address);
+			imta_smtp_route_add_hop(route, NULL, address, 0, NULL);
 		else
-			route_fail(route, IMTA_OUTCOME_RETRY,
+			imta_smtp_route_fail(route, IMTA_OUTCOME_RETRY,
 				   g_strdup_printf("4.4.4 daemon %s is not a valid address literal",
 						   policy->daemon));
 		return;
@@ -347,7 +356,7 @@ route_daemon(TcpSmtpRoute *route, const TcpSmtpDns *dns, const TcpSmtpRoutePolic
 	    policy->mx == IMTA_MX_NONRANDOM)
 		route_by_mx(route, dns, policy, target);
 	else
-		route_by_address(route, dns, target);
+		route_by_address(route, dns, target, 0);
 	route_soften(route);
 	if (route->outcome != IMTA_OUTCOME_NONE) {
 		const char *space = strchr(route->diagnostic, ' ');
@@ -361,37 +370,77 @@ route_daemon(TcpSmtpRoute *route, const TcpSmtpDns *dns, const TcpSmtpRoutePolic
 	}
 }
 
-TcpSmtpRoute *
-tcp_smtp_route_resolve(const TcpSmtpDns *dns, const TcpSmtpRoutePolicy *policy,
+ImtaSmtpRoute *
+imta_smtp_route_resolve(const ImtaSmtpRouteDns *dns, const ImtaSmtpRoutePolicy *policy,
 		       const char *domain)
 {
-	TcpSmtpRoute *route = route_new();
+	ImtaSmtpRoute *route = imta_smtp_route_new();
 	g_autofree char *address = NULL;
 
-	if (tcp_smtp_route_literal(domain, &address)) {
+	if (imta_smtp_route_literal(domain, &address)) {
 		if (address != NULL)
-			route_add_hop(route, NULL, address);
+			imta_smtp_route_add_hop(route, NULL, address, 0, NULL);
 		else
-			route_fail(route, IMTA_OUTCOME_FAILED,
+			imta_smtp_route_fail(route, IMTA_OUTCOME_FAILED,
 				   g_strdup_printf("5.1.2 bad domain literal %s", domain));
 	} else if (policy->daemon != NULL) {
 		route_daemon(route, dns, policy);
 	} else if (policy->mx == IMTA_MX_NOMX) {
-		route_by_address(route, dns, domain);
+		route_by_address(route, dns, domain, 0);
 	} else {
 		route_by_mx(route, dns, policy, domain);
 	}
 	return route;
 }
 
+ImtaSmtpRoute *
+imta_smtp_route_host(const ImtaSmtpRouteDns *dns, const char *name, guint16 port,
+		     const char *what)
+{
+	ImtaSmtpRoute *route = imta_smtp_route_new();
+	g_autofree char *address = NULL;
+	g_autofree char *target = NULL;
+	g_autofree char *detail = NULL;
+	const char *space;
+
+	if (imta_smtp_route_literal(name, &address)) {
+		if (address != NULL)
+			imta_smtp_route_add_hop(route, NULL, address, port, NULL);
+		else
+			imta_smtp_route_fail(route, IMTA_OUTCOME_RETRY,
+					     g_strdup_printf("4.4.4 %s %s is not a valid address "
+							     "literal", what, name));
+		return route;
+	}
+	/* An address written without brackets is an address too. */
+	if (g_hostname_is_ip_address(name)) {
+		imta_smtp_route_add_hop(route, NULL, name, port, NULL);
+		return route;
+	}
+	target = g_ascii_strdown(name, -1);
+	route_by_address(route, dns, target, port);
+	route_soften(route);
+	if (route->outcome == IMTA_OUTCOME_NONE)
+		return route;
+	/* "4.4.3 why" -> "4.4.3 LMTP server NAME: why" */
+	space = strchr(route->diagnostic, ' ');
+	if (space == NULL)
+		space = route->diagnostic + strlen(route->diagnostic);
+	detail = g_strdup_printf("%.*s %s %s: %s", (int)(space - route->diagnostic),
+				 route->diagnostic, what, target, *space != '\0' ? space + 1 : "");
+	g_free(route->diagnostic);
+	route->diagnostic = g_steal_pointer(&detail);
+	return route;
+}
+
 ImtaDnsStatus
-tcp_smtp_route_dns_mx(gpointer data, const char *domain, GPtrArray **mx_r, GError **error)
+imta_smtp_route_dns_mx(gpointer data, const char *domain, GPtrArray **mx_r, GError **error)
 {
 	return imta_dns_lookup_mx(data, domain, mx_r, error);
 }
 
 ImtaDnsStatus
-tcp_smtp_route_dns_addresses(gpointer data, const char *name, GPtrArray **addresses_r,
+imta_smtp_route_dns_addresses(gpointer data, const char *name, GPtrArray **addresses_r,
 			     GError **error)
 {
 	return imta_dns_lookup_addresses(data, name, addresses_r, error);

@@ -1,6 +1,6 @@
 /*
  * relay.c - one message's recipients for one destination over its next
- * hops.  Each hop is tried in turn until every recipient has a final
+ * hops, for the SMTP and LMTP clients (smtp_relay.h).  Each hop is tried in turn until every recipient has a final
  * answer or a temporary one from a hop that spoke: a hop that cannot be
  * reached or refuses the session passes the still-pending recipients on
  * to the next; a lost connection after the final dot ends the attempt
@@ -14,50 +14,47 @@
 #include <imta/imta.h>
 #include <imta/mime.h>
 #include <imta/smtp_client.h>
-
-#include "master.h"
-#include "relay.h"
-#include "route.h"
+#include <imta/smtp_relay.h>
 
 /* ---- the meaning of replies ------------------------------------------ */
 
-TcpSmtpVerdict
-tcp_smtp_relay_step_verdict(TcpSmtpStep step, guint code)
+ImtaSmtpVerdict
+imta_smtp_relay_step_verdict(ImtaSmtpStep step, guint code)
 {
 	if (code < 500 || code > 599)
-		return TCP_SMTP_VERDICT_NEXT_HOP;
+		return IMTA_SMTP_VERDICT_NEXT_HOP;
 	switch (step) {
-	case TCP_SMTP_STEP_GREETING:
+	case IMTA_SMTP_STEP_GREETING:
 		/* RFC 5321 3.8: this host does not want us; others may. */
-		return TCP_SMTP_VERDICT_NEXT_HOP_FAILED;
-	case TCP_SMTP_STEP_HELLO:
-		return TCP_SMTP_VERDICT_FAILED;
-	case TCP_SMTP_STEP_CONNECT:
-	case TCP_SMTP_STEP_TLS:
+		return IMTA_SMTP_VERDICT_NEXT_HOP_FAILED;
+	case IMTA_SMTP_STEP_HELLO:
+		return IMTA_SMTP_VERDICT_FAILED;
+	case IMTA_SMTP_STEP_CONNECT:
+	case IMTA_SMTP_STEP_TLS:
 	default:
-		return TCP_SMTP_VERDICT_NEXT_HOP;
+		return IMTA_SMTP_VERDICT_NEXT_HOP;
 	}
 }
 
-TcpSmtpVerdict
-tcp_smtp_relay_verdict(const ImtaSmtpSendResult *result, guint i, gboolean broken,
+ImtaSmtpVerdict
+imta_smtp_relay_verdict(const ImtaSmtpSendResult *result, guint i, gboolean broken,
 		       gboolean dsn)
 {
 	guint mail = result->mail.code;
 	guint code = i < result->n_rcpts && result->rcpt != NULL ? result->rcpt[i].code : 0;
 
 	if (mail >= 500 && mail <= 599)
-		return TCP_SMTP_VERDICT_FAILED;
+		return IMTA_SMTP_VERDICT_FAILED;
 	if (mail < 200 || mail > 299)
-		return TCP_SMTP_VERDICT_NEXT_HOP;
+		return IMTA_SMTP_VERDICT_NEXT_HOP;
 	if (code == 0)
-		return broken && result->data_sent ? TCP_SMTP_VERDICT_UNSURE
-						   : TCP_SMTP_VERDICT_NEXT_HOP;
+		return broken && result->data_sent ? IMTA_SMTP_VERDICT_UNSURE
+						   : IMTA_SMTP_VERDICT_NEXT_HOP;
 	if (code >= 200 && code <= 299)
-		return dsn ? TCP_SMTP_VERDICT_RELAYED : TCP_SMTP_VERDICT_DELIVERED;
+		return dsn ? IMTA_SMTP_VERDICT_RELAYED : IMTA_SMTP_VERDICT_DELIVERED;
 	if (code >= 500 && code <= 599)
-		return TCP_SMTP_VERDICT_FAILED;
-	return TCP_SMTP_VERDICT_RETRY;
+		return IMTA_SMTP_VERDICT_FAILED;
+	return IMTA_SMTP_VERDICT_RETRY;
 }
 
 /* Does `text` start with an enhanced status code (RFC 3463 "X.Y.Z")? */
@@ -78,7 +75,7 @@ relay_has_enhanced(const char *text)
 }
 
 char *
-tcp_smtp_relay_reply_diagnostic(const char *peer, const ImtaSmtpReply *reply)
+imta_smtp_relay_reply_diagnostic(const char *peer, const ImtaSmtpReply *reply)
 {
 	const char *text = reply->text != NULL ? reply->text : "";
 	g_autofree char *code = g_strdup_printf("%03u", reply->code);
@@ -97,24 +94,34 @@ tcp_smtp_relay_reply_diagnostic(const char *peer, const ImtaSmtpReply *reply)
 }
 
 char *
-tcp_smtp_relay_peer_text(const TcpSmtpHop *hop)
+imta_smtp_relay_peer_text(const ImtaSmtpHop *hop)
 {
+	g_autofree char *where = hop->socket_path != NULL
+					 ? g_strconcat("unix:", hop->socket_path, NULL)
+					 : g_strdup(hop->address);
+
 	if (hop->host == NULL)
-		return g_strdup_printf("[%s]", hop->address);
-	return g_strdup_printf("%s [%s]", hop->host, hop->address);
+		return g_strdup_printf("[%s]", where);
+	return g_strdup_printf("%s [%s]", hop->host, where);
+}
+
+static guint16
+relay_hop_port(const ImtaSmtpRelayConfig *config, const ImtaSmtpHop *hop)
+{
+	return hop->port != 0 ? hop->port : config->port;
 }
 
 /* ---- sessions -------------------------------------------------------- */
 
 /* Why a hop could not be used, and what that means. */
 typedef struct {
-	TcpSmtpVerdict verdict;
+	ImtaSmtpVerdict verdict;
 	char *reason;
 	gboolean tls_fallback;   /* maytls: the handshake failed, try in clear */
 } RelayFailure;
 
 static void
-relay_failure_set(RelayFailure *fail, TcpSmtpVerdict verdict, char *reason)
+relay_failure_set(RelayFailure *fail, ImtaSmtpVerdict verdict, char *reason)
 {
 	g_free(fail->reason);
 	fail->verdict = verdict;
@@ -138,7 +145,7 @@ relay_wire_size(GBytes *content)
 }
 
 void
-tcp_smtp_relay_close(ImtaSmtpClient *c, const char *channel)
+imta_smtp_relay_close(ImtaSmtpClient *c, const char *channel)
 {
 	guint n = imta_smtp_client_transactions(c);
 
@@ -156,9 +163,12 @@ relay_drop(ImtaSmtpClient *c, const char *channel, const char *why)
 }
 
 static char *
-relay_cache_key(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop)
+relay_cache_key(const ImtaSmtpRelayConfig *config, const ImtaSmtpHop *hop)
 {
-	return g_strdup_printf("%s|%u|%s|%d", hop->address, config->port,
+	if (hop->socket_path != NULL)
+		return g_strdup_printf("unix:%s|%s|%d", hop->socket_path,
+				       hop->host != NULL ? hop->host : "", (int)config->tls);
+	return g_strdup_printf("%s|%u|%s|%d", hop->address, relay_hop_port(config, hop),
 			       hop->host != NULL ? hop->host : "", (int)config->tls);
 }
 
@@ -180,12 +190,12 @@ relay_step_reason(ImtaSmtpClient *c, const char *peer, const ImtaSmtpReply *repl
 {
 	if (reply->code != 0)
 		return c != NULL ? imta_smtp_client_diagnostic(c, reply)
-				 : tcp_smtp_relay_reply_diagnostic(peer, reply);
+				 : imta_smtp_relay_reply_diagnostic(peer, reply);
 	return relay_error_reason(status, peer, error);
 }
 
 static gboolean
-relay_starttls(const TcpSmtpRelayConfig *config, ImtaSmtpClient *c, const char *peer,
+relay_starttls(const ImtaSmtpRelayConfig *config, ImtaSmtpClient *c, const char *peer,
 	       RelayFailure *fail)
 {
 	ImtaSmtpReply reply = { 0 };
@@ -195,7 +205,7 @@ relay_starttls(const TcpSmtpRelayConfig *config, ImtaSmtpClient *c, const char *
 	if (!imta_smtp_client_has(c, IMTA_SMTP_EXT_STARTTLS)) {
 		if (config->tls != IMTA_TLS_MUST)
 			return TRUE;
-		relay_failure_set(fail, TCP_SMTP_VERDICT_NEXT_HOP,
+		relay_failure_set(fail, IMTA_SMTP_VERDICT_NEXT_HOP,
 				  g_strdup_printf("4.7.4 TLS is required, but %s does not offer "
 						  "STARTTLS", peer));
 		return FALSE;
@@ -206,7 +216,7 @@ relay_starttls(const TcpSmtpRelayConfig *config, ImtaSmtpClient *c, const char *
 		imta_log(IMTA_LOG_INFO, "%s: TLS established with %s", config->channel, peer);
 		return TRUE;
 	}
-	relay_failure_set(fail, TCP_SMTP_VERDICT_NEXT_HOP,
+	relay_failure_set(fail, IMTA_SMTP_VERDICT_NEXT_HOP,
 			  g_strdup_printf("4.7.5 TLS with %s failed: %s", peer,
 					  error != NULL ? error->message : "STARTTLS refused"));
 	fail->tls_fallback = config->tls == IMTA_TLS_MAY;
@@ -215,14 +225,15 @@ relay_starttls(const TcpSmtpRelayConfig *config, ImtaSmtpClient *c, const char *
 
 /* A new session with `hop`, EHLO done, TLS as the channel asks. */
 static ImtaSmtpClient *
-relay_connect(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, gboolean try_tls,
+relay_connect(const ImtaSmtpRelayConfig *config, const ImtaSmtpHop *hop, gboolean try_tls,
 	      RelayFailure *fail)
 {
-	g_autofree char *peer = tcp_smtp_relay_peer_text(hop);
+	g_autofree char *peer = imta_smtp_relay_peer_text(hop);
 	ImtaSmtpClientPeer spec = {
-		.host = hop->host, .address = hop->address, .port = config->port,
-		.bind_address = config->bind_address, .helo_name = config->helo_name,
-		.timeouts = config->timeouts,
+		.host = hop->host, .address = hop->address, .port = relay_hop_port(config, hop),
+		.bind_address = hop->socket_path == NULL ? config->bind_address : NULL,
+		.helo_name = config->helo_name, .lmtp = config->lmtp,
+		.timeouts = config->timeouts, .socket_path = hop->socket_path,
 	};
 	ImtaSmtpReply reply = { 0 };
 	g_autoptr(GError) error = NULL;
@@ -234,8 +245,8 @@ relay_connect(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, gboolean 
 		gboolean connected = error == NULL ||
 				     !g_str_has_prefix(error->message, "cannot connect");
 
-		relay_failure_set(fail, tcp_smtp_relay_step_verdict(reply.code != 0
-				  ? TCP_SMTP_STEP_GREETING : TCP_SMTP_STEP_CONNECT, reply.code),
+		relay_failure_set(fail, imta_smtp_relay_step_verdict(reply.code != 0
+				  ? IMTA_SMTP_STEP_GREETING : IMTA_SMTP_STEP_CONNECT, reply.code),
 				  relay_step_reason(NULL, peer, &reply, error,
 						    connected ? "4.4.2" : "4.4.1"));
 		imta_smtp_reply_clear(&reply);
@@ -243,10 +254,14 @@ relay_connect(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, gboolean 
 		return NULL;
 	}
 	imta_smtp_reply_clear(&reply);
-	imta_log(IMTA_LOG_INFO, "%s: connected to %s:%u", config->channel, peer, config->port);
+	if (hop->socket_path != NULL)
+		imta_log(IMTA_LOG_INFO, "%s: connected to %s", config->channel, peer);
+	else
+		imta_log(IMTA_LOG_INFO, "%s: connected to %s:%u", config->channel, peer,
+			 spec.port);
 	ok = imta_smtp_client_hello(c, &reply, &error);
 	if (!ok)
-		relay_failure_set(fail, tcp_smtp_relay_step_verdict(TCP_SMTP_STEP_HELLO, reply.code),
+		relay_failure_set(fail, imta_smtp_relay_step_verdict(IMTA_SMTP_STEP_HELLO, reply.code),
 				  relay_step_reason(c, peer, &reply, error, "4.4.2"));
 	imta_smtp_reply_clear(&reply);
 	if (!ok) {
@@ -264,13 +279,13 @@ relay_connect(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, gboolean 
  * a failed handshake is followed by a session in clear (RFC 3207 leaves
  * nothing else after a failed handshake on the same connection). */
 static ImtaSmtpClient *
-relay_open(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, const char *key,
+relay_open(const ImtaSmtpRelayConfig *config, const ImtaSmtpHop *hop, const char *key,
 	   RelayFailure *fail)
 {
 	ImtaSmtpClient *c = NULL;
 	gboolean try_tls;
 
-	if (config->cache != NULL && (c = tcp_smtp_cache_take(config->cache, key)) != NULL) {
+	if (config->cache != NULL && (c = imta_smtp_cache_take(config->cache, key)) != NULL) {
 		imta_log(IMTA_LOG_INFO, "%s: reusing connection to %s (transaction %u)",
 			 config->channel, imta_smtp_client_peer_text(c),
 			 imta_smtp_client_transactions(c) + 1);
@@ -278,12 +293,12 @@ relay_open(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, const char *
 	}
 	try_tls = config->tls == IMTA_TLS_MUST ||
 		  (config->tls == IMTA_TLS_MAY &&
-		   (config->cache == NULL || !tcp_smtp_cache_tls_failed(config->cache, hop->address)));
+		   (config->cache == NULL || !imta_smtp_cache_tls_failed(config->cache, key)));
 	c = relay_connect(config, hop, try_tls, fail);
 	if (c != NULL || !fail->tls_fallback)
 		return c;
 	if (config->cache != NULL)
-		tcp_smtp_cache_note_tls_failed(config->cache, hop->address);
+		imta_smtp_cache_note_tls_failed(config->cache, key);
 	imta_log(IMTA_LOG_WARNING, "%s: %s; trying again without TLS", config->channel,
 		 fail->reason);
 	fail->tls_fallback = FALSE;
@@ -291,18 +306,18 @@ relay_open(const TcpSmtpRelayConfig *config, const TcpSmtpHop *hop, const char *
 }
 
 static void
-relay_keep(const TcpSmtpRelayConfig *config, const char *key, ImtaSmtpClient *c)
+relay_keep(const ImtaSmtpRelayConfig *config, const char *key, ImtaSmtpClient *c)
 {
 	if (config->cache != NULL && imta_smtp_client_reusable(c, config->max_transactions))
-		tcp_smtp_cache_give(config->cache, key, c);
+		imta_smtp_cache_give(config->cache, key, c);
 	else
-		tcp_smtp_relay_close(c, config->channel);
+		imta_smtp_relay_close(c, config->channel);
 }
 
 /* ---- one hop --------------------------------------------------------- */
 
 static void
-relay_decide(TcpSmtpRcptResult *result, ImtaOutcome outcome, gboolean relayed, char *diagnostic)
+relay_decide(ImtaSmtpRcptResult *result, ImtaOutcome outcome, gboolean relayed, char *diagnostic)
 {
 	result->outcome = outcome;
 	result->relayed = relayed;
@@ -312,7 +327,7 @@ relay_decide(TcpSmtpRcptResult *result, ImtaOutcome outcome, gboolean relayed, c
 
 /* The content this hop gets, or NULL with the reason it gets none. */
 static GBytes *
-relay_choose_content(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message,
+relay_choose_content(const ImtaSmtpRelayConfig *config, ImtaSmtpRelayMessage *message,
 		     ImtaSmtpClient *c, gboolean *eight_bit_r, char **reason_r)
 {
 	gboolean offered = imta_smtp_client_has(c, IMTA_SMTP_EXT_8BITMIME);
@@ -343,8 +358,8 @@ relay_choose_content(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *mess
 }
 
 static void
-relay_log_transaction(const TcpSmtpRelayConfig *config, const TcpSmtpRelayMessage *message,
-		      ImtaSmtpClient *c, const TcpSmtpRcptResult *results, const GArray *sent,
+relay_log_transaction(const ImtaSmtpRelayConfig *config, const ImtaSmtpRelayMessage *message,
+		      ImtaSmtpClient *c, const ImtaSmtpRcptResult *results, const GArray *sent,
 		      gboolean eight_bit, gsize size)
 {
 	guint counts[4] = { 0 };
@@ -364,9 +379,9 @@ relay_log_transaction(const TcpSmtpRelayConfig *config, const TcpSmtpRelayMessag
  * and results); those decided leave `pending`.  Returns FALSE when the
  * attempt must stop here (the rest were decided together). */
 static gboolean
-relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message,
+relay_transaction(const ImtaSmtpRelayConfig *config, ImtaSmtpRelayMessage *message,
 		  ImtaSmtpClient *c, const guint *rcpts, GArray *pending,
-		  TcpSmtpRcptResult *results, RelayFailure *fail, gboolean *keep_r)
+		  ImtaSmtpRcptResult *results, RelayFailure *fail, gboolean *keep_r)
 {
 	g_autoptr(GArray) indices = g_array_sized_new(FALSE, FALSE, sizeof(guint), pending->len);
 	g_autoptr(GArray) sent = g_array_copy(pending);
@@ -382,13 +397,13 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 	*keep_r = TRUE;
 	content = relay_choose_content(config, message, c, &eight_bit, &reason);
 	if (content == NULL) {
-		relay_failure_set(fail, TCP_SMTP_VERDICT_FAILED, g_steal_pointer(&reason));
+		relay_failure_set(fail, IMTA_SMTP_VERDICT_FAILED, g_steal_pointer(&reason));
 		return FALSE;
 	}
 	size = g_bytes_get_size(content);
 	/* RFC 1870: a message the hop has said it will not take. */
 	if (limit > 0 && size > limit) {
-		relay_failure_set(fail, TCP_SMTP_VERDICT_FAILED,
+		relay_failure_set(fail, IMTA_SMTP_VERDICT_FAILED,
 				  g_strdup_printf("5.3.4 message size %" G_GSIZE_FORMAT " exceeds "
 						  "the limit of %" G_GUINT64_FORMAT " bytes of %s",
 						  size, limit, imta_smtp_client_peer_text(c)));
@@ -403,7 +418,7 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 	g_array_set_size(pending, 0);
 	for (guint k = 0; k < sent->len; k++) {
 		guint pos = g_array_index(sent, guint, k);
-		TcpSmtpVerdict verdict = tcp_smtp_relay_verdict(&result, k, !ok, dsn);
+		ImtaSmtpVerdict verdict = imta_smtp_relay_verdict(&result, k, !ok, dsn);
 		const ImtaSmtpReply *reply = &result.mail;
 
 		if (result.mail.code >= 200 && result.mail.code <= 299 && result.rcpt != NULL &&
@@ -411,17 +426,17 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 			reply = &result.rcpt[k];
 
 		switch (verdict) {
-		case TCP_SMTP_VERDICT_DELIVERED:
-		case TCP_SMTP_VERDICT_RELAYED:
+		case IMTA_SMTP_VERDICT_DELIVERED:
+		case IMTA_SMTP_VERDICT_RELAYED:
 			relay_decide(&results[pos], IMTA_OUTCOME_DELIVERED,
-				     verdict == TCP_SMTP_VERDICT_RELAYED,
+				     verdict == IMTA_SMTP_VERDICT_RELAYED,
 				     imta_smtp_client_diagnostic(c, reply));
 			break;
-		case TCP_SMTP_VERDICT_FAILED:
+		case IMTA_SMTP_VERDICT_FAILED:
 			relay_decide(&results[pos], IMTA_OUTCOME_FAILED, FALSE,
 				     imta_smtp_client_diagnostic(c, reply));
 			break;
-		case TCP_SMTP_VERDICT_UNSURE:
+		case IMTA_SMTP_VERDICT_UNSURE:
 			relay_decide(&results[pos], IMTA_OUTCOME_RETRY, FALSE,
 				     g_strdup_printf("4.4.2 %s: no reply after the end of the "
 						     "message was sent (%s); it may have arrived, "
@@ -430,7 +445,7 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 						     error != NULL ? error->message
 								   : "connection lost"));
 			break;
-		case TCP_SMTP_VERDICT_RETRY:
+		case IMTA_SMTP_VERDICT_RETRY:
 			relay_decide(&results[pos], IMTA_OUTCOME_RETRY, FALSE,
 				     imta_smtp_client_diagnostic(c, reply));
 			break;
@@ -440,7 +455,7 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 		}
 	}
 	if (pending->len > 0)
-		relay_failure_set(fail, TCP_SMTP_VERDICT_NEXT_HOP,
+		relay_failure_set(fail, IMTA_SMTP_VERDICT_NEXT_HOP,
 				  result.mail.code != 0
 				  ? imta_smtp_client_diagnostic(c, &result.mail)
 				  : relay_error_reason("4.4.2", imta_smtp_client_peer_text(c), error));
@@ -454,7 +469,7 @@ relay_transaction(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message
 /* ---- the attempt ----------------------------------------------------- */
 
 static void
-relay_decide_pending(GArray *pending, TcpSmtpRcptResult *results, ImtaOutcome outcome,
+relay_decide_pending(GArray *pending, ImtaSmtpRcptResult *results, ImtaOutcome outcome,
 		     const char *diagnostic)
 {
 	for (guint k = 0; k < pending->len; k++)
@@ -465,15 +480,15 @@ relay_decide_pending(GArray *pending, TcpSmtpRcptResult *results, ImtaOutcome ou
 
 /* Try one hop; FALSE when the attempt is over for the recipients left. */
 static gboolean
-relay_hop(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message, const TcpSmtpHop *hop,
-	  const guint *rcpts, GArray *pending, TcpSmtpRcptResult *results, RelayFailure *fail)
+relay_hop(const ImtaSmtpRelayConfig *config, ImtaSmtpRelayMessage *message, const ImtaSmtpHop *hop,
+	  const guint *rcpts, GArray *pending, ImtaSmtpRcptResult *results, RelayFailure *fail)
 {
 	g_autofree char *key = relay_cache_key(config, hop);
 	ImtaSmtpClient *c = relay_open(config, hop, key, fail);
 	gboolean keep, go_on;
 
 	if (c == NULL)
-		return fail->verdict != TCP_SMTP_VERDICT_FAILED;
+		return fail->verdict != IMTA_SMTP_VERDICT_FAILED;
 	go_on = relay_transaction(config, message, c, rcpts, pending, results, fail, &keep);
 	if (keep)
 		relay_keep(config, key, c);
@@ -483,12 +498,12 @@ relay_hop(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message, const 
 }
 
 void
-tcp_smtp_relay_deliver(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *message,
-		       const guint *rcpts, guint n, const TcpSmtpRoute *route,
-		       TcpSmtpRcptResult *results)
+imta_smtp_relay_deliver(const ImtaSmtpRelayConfig *config, ImtaSmtpRelayMessage *message,
+		       const guint *rcpts, guint n, const ImtaSmtpRoute *route,
+		       ImtaSmtpRcptResult *results)
 {
 	g_autoptr(GArray) pending = g_array_sized_new(FALSE, FALSE, sizeof(guint), n);
-	RelayFailure fail = { TCP_SMTP_VERDICT_NEXT_HOP, NULL, FALSE };
+	RelayFailure fail = { IMTA_SMTP_VERDICT_NEXT_HOP, NULL, FALSE };
 
 	for (guint k = 0; k < n; k++)
 		g_array_append_val(pending, k);
@@ -501,16 +516,67 @@ tcp_smtp_relay_deliver(const TcpSmtpRelayConfig *config, TcpSmtpRelayMessage *me
 	}
 	for (guint h = 0; h < route->hops->len && pending->len > 0; h++) {
 		g_clear_pointer(&fail.reason, g_free);
-		fail.verdict = TCP_SMTP_VERDICT_NEXT_HOP;
+		fail.verdict = IMTA_SMTP_VERDICT_NEXT_HOP;
 		if (!relay_hop(config, message, route->hops->pdata[h], rcpts, pending, results,
 			       &fail))
 			break;
 	}
 	if (pending->len > 0)
 		relay_decide_pending(pending, results,
-				     fail.verdict == TCP_SMTP_VERDICT_FAILED ||
-				     fail.verdict == TCP_SMTP_VERDICT_NEXT_HOP_FAILED
+				     fail.verdict == IMTA_SMTP_VERDICT_FAILED ||
+				     fail.verdict == IMTA_SMTP_VERDICT_NEXT_HOP_FAILED
 				     ? IMTA_OUTCOME_FAILED : IMTA_OUTCOME_RETRY,
 				     fail.reason != NULL ? fail.reason : "4.4.1 no next hop answered");
 	g_free(fail.reason);
+}
+
+void
+imta_smtp_relay_report(ImtaMasterJob *job, ImtaMessage *msg, const guint *rcpts, guint n,
+		       ImtaSmtpRcptResult *results)
+{
+	for (guint k = 0; k < n; k++) {
+		if (results[k].relayed)
+			imta_master_job_report_relayed(job, msg, rcpts[k], results[k].diagnostic);
+		else
+			imta_master_job_report(job, msg, rcpts[k], results[k].outcome,
+					       results[k].diagnostic);
+		g_clear_pointer(&results[k].diagnostic, g_free);
+	}
+}
+
+/* ---- what the masters share of their setup --------------------------- */
+
+ImtaSmtpTlsVerify
+imta_smtp_relay_tls_verify(ImtaTlsMode mode, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return mode == IMTA_TLS_MUST ? IMTA_SMTP_TLS_VERIFY_NAME : IMTA_SMTP_TLS_VERIFY_NONE;
+	if (g_ascii_strcasecmp(value, "name") == 0)
+		return IMTA_SMTP_TLS_VERIFY_NAME;
+	if (g_ascii_strcasecmp(value, "chain") == 0)
+		return IMTA_SMTP_TLS_VERIFY_CHAIN;
+	return IMTA_SMTP_TLS_VERIFY_NONE;
+}
+
+char *
+imta_smtp_relay_ca_file(const ImtaConfig *config, const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return NULL;
+	if (g_path_is_absolute(value) || config->dir == NULL)
+		return g_strdup(value);
+	return g_build_filename(config->dir, value, NULL);
+}
+
+const char *
+imta_smtp_relay_helo_name(const ImtaConfig *config)
+{
+	const ImtaChannel *local = config->cnf != NULL ? imta_cnf_local_channel(config->cnf) : NULL;
+	const char *name = local != NULL ? imta_channel_official_host(local) : NULL;
+
+	if (name != NULL)
+		return name;
+	if (config->tailor != NULL && config->tailor->hostname != NULL)
+		return config->tailor->hostname;
+	return g_get_host_name();
 }
