@@ -14,8 +14,6 @@
 #include <glib.h>
 
 #include <imta/imta.h>
-#include <imta/queue.h>
-#include <imta/jc_client.h>
 #include "commands.h"
 
 static const char enqueue_help[] =
@@ -133,15 +131,7 @@ enqueue_add(const ImtaConfig *config, const EnqueueOptions *opts, ImtaEnqueue *e
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *orcpt = g_strdup_printf("rfc822;%s", address);
-	ImtaRewriteResult result = { 0 };
-	ImtaRewriteContext ctx = {
-		.cnf = config->cnf,
-		.mappings = config->mappings,
-		.directory = config->directory,
-		.source_channel = opts->source_channel,
-		.flags = IMTA_REWRITE_ENVELOPE | IMTA_REWRITE_FORWARD,
-	};
-	gboolean ok;
+	ImtaRouteContext ctx = { config, opts->source_channel, NULL };
 
 	if (opts->channel != NULL) {
 		const ImtaChannel *channel = imta_cnf_channel_by_name(config->cnf, opts->channel);
@@ -153,20 +143,12 @@ enqueue_add(const ImtaConfig *config, const EnqueueOptions *opts, ImtaEnqueue *e
 		}
 		return 0;
 	}
-	if (!imta_rewrite_address(&ctx, address, &result, &error)) {
+	if (!imta_route_enqueue_recipient(&ctx, enq, address, orcpt, opts->notify, NULL,
+					  &error)) {
 		fprintf(stderr, "imsimta enqueue: %s: %s\n", address, error->message);
-		return g_error_matches(error, IMTA_REWRITE_ERROR, IMTA_REWRITE_ERROR_TEMPORARY)
-			       ? EXIT_TEMPFAIL
-			       : EXIT_DATAERR;
+		return imta_route_error_is_temporary(error) ? EXIT_TEMPFAIL : EXIT_DATAERR;
 	}
-	ok = result.channel != NULL &&
-	     imta_enqueue_add_recipient(enq, result.channel, result.address, orcpt, opts->notify,
-					&error);
-	if (!ok)
-		fprintf(stderr, "imsimta enqueue: %s: %s\n", address,
-			error != NULL ? error->message : "no destination channel");
-	imta_rewrite_result_clear(&result);
-	return ok ? 0 : EXIT_DATAERR;
+	return 0;
 }
 
 /* Copy standard input into the enqueue, CRLF -> LF (a CR split from its
@@ -223,7 +205,6 @@ cli_enqueue(const CliGlobal *global, int argc, char **argv)
 	g_autoptr(ImtaQueue) queue = NULL;
 	g_autoptr(ImtaEnqueue) enq = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autofree char *notify = NULL;
 	g_autofree char *from = NULL;
 	const char *const *files;
 
@@ -247,8 +228,7 @@ cli_enqueue(const CliGlobal *global, int argc, char **argv)
 			config->cnf->path);
 		return EXIT_USAGE;
 	}
-	notify = g_build_filename(config->tailor->run_dir, IMTA_JC_NOTIFY_SOCKET, NULL);
-	queue = imta_queue_open(config->tailor->queue_dir, config->cnf, notify, &error);
+	queue = imta_route_open_queue(config, &error);
 	if (queue == NULL) {
 		fprintf(stderr, "imsimta enqueue: %s\n", error->message);
 		return EXIT_TEMPFAIL;

@@ -10,6 +10,7 @@
  *   imsimta qm read ID [-envelope]            envelope and content
  *   imsimta qm history ID...                  the delivery attempts
  *   imsimta qm delete|hold|release ID...|-all [-channel=CH] [-noconfirm]
+ *   imsimta qm reprocess ID...|-all [-channel=CH]   route again (reprocess(8))
  *
  * Deleting a message while a master job delivers it: the attempt in
  * progress runs to its end (what was already handed to the next hop stays
@@ -37,6 +38,9 @@
 /* Bounds on what one invocation reads. */
 #define QM_MAX_TRAILER (4 * 1024 * 1024)
 #define QM_MAX_INTERACTIVE_LINE 4096
+/* Where `qm reprocess` sends messages: the channel of the shipped
+ * configuration bound to the reprocess plugin. */
+#define QM_REPROCESS_CHANNEL "reprocess"
 
 typedef struct {
 	char *channel;
@@ -72,6 +76,10 @@ static const char qm_help[] =
 	"                                   remove messages without notifying anyone\n"
 	"  hold ID...|-all [-channel=CH]    keep messages from being delivered\n"
 	"  release ID...|-all [-channel=CH] make held messages deliverable now\n"
+	"  reprocess ID...|-all [-channel=CH]\n"
+	"                                   move messages to the reprocess channel, which\n"
+	"                                   routes them again by the rewrite rules and the\n"
+	"                                   directory as they are now (reprocess(8))\n"
 	"\n"
 	"ID is a 16-character queue id (0SJX2K5A1B3C9FQW) or a queue file name\n"
 	"(ZZ0SJX2K5A1B3C9FQW.00, bitbucket/ZZ0SJX2K5A1B3C9FQW.00).  delete -all asks\n"
@@ -819,6 +827,62 @@ qm_act(const QmContext *ctx, QmAction action)
 	return status != 0 ? status : missing > 0 ? EXIT_DATAERR : 0;
 }
 
+/* Move messages to the reprocess channel (qm_reprocess.c), which routes
+ * them again when its master job runs. */
+static int
+qm_reprocess(const QmContext *ctx)
+{
+	const ImtaChannel *target = imta_cnf_channel_by_name(ctx->config->cnf,
+							     QM_REPROCESS_CHANNEL);
+	guint missing = 0, moved = 0;
+	int status = 0;
+	g_autoptr(GPtrArray) files = NULL;
+
+	if (ctx->ids->len == 0 && !ctx->all) {
+		fprintf(stderr, "imsimta qm reprocess: expected queue ids or -all\n");
+		return EXIT_USAGE;
+	}
+	if (ctx->ids->len > 0 && ctx->all) {
+		fprintf(stderr, "imsimta qm reprocess: give queue ids or -all, not both\n");
+		return EXIT_USAGE;
+	}
+	if (target == NULL) {
+		fprintf(stderr, "imsimta qm reprocess: no channel %s in %s; add one "
+			"(reprocess(8))\n", QM_REPROCESS_CHANNEL, ctx->config->cnf->path);
+		return EXIT_CONFIG;
+	}
+	files = qm_select(ctx, "reprocess", &missing, &status);
+	if (files == NULL)
+		return status;
+	for (guint i = 0; i < files->len; i++) {
+		const QmFile *file = files->pdata[i];
+		g_autoptr(GError) error = NULL;
+		g_autofree char *new_id = NULL;
+
+		if (strcmp(file->channel, target->name) == 0 || (ctx->all && file->held)) {
+			if (!ctx->all)
+				printf("%s (%s) is already queued to %s\n", file->id, file->path,
+				       target->name);
+			continue;
+		}
+		if (!cli_qm_move(ctx->queue, file->path, target, &new_id, &error)) {
+			fprintf(stderr, "imsimta qm reprocess: %s: %s\n", file->path,
+				error->message);
+			status = g_error_matches(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT)
+					 ? EXIT_DATAERR : EXIT_IOERR;
+			continue;
+		}
+		if (new_id != NULL)
+			printf("Reprocessing %s (%s) as %s\n", file->id, file->path, new_id);
+		else
+			printf("Removed %s (%s): no recipient was pending\n", file->id, file->path);
+		moved++;
+	}
+	if (ctx->all)
+		printf("%u message%s moved to %s.\n", moved, moved == 1 ? "" : "s", target->name);
+	return status != 0 ? status : missing > 0 ? EXIT_DATAERR : 0;
+}
+
 /* ---- the command line ----------------------------------------------------- */
 
 static gboolean
@@ -867,7 +931,7 @@ qm_run(const ImtaConfig *config, ImtaQueue *queue, int argc, char **argv)
 		return EXIT_USAGE;
 	takes_ids = strcmp(sub, "read") == 0 || strcmp(sub, "history") == 0 ||
 		    strcmp(sub, "delete") == 0 || strcmp(sub, "hold") == 0 ||
-		    strcmp(sub, "release") == 0;
+		    strcmp(sub, "release") == 0 || strcmp(sub, "reprocess") == 0;
 	if (!takes_ids && (ids->len > 0 || ctx.all)) {
 		fprintf(stderr, "imsimta qm %s: takes no queue ids\n", sub);
 		return EXIT_USAGE;
@@ -888,6 +952,8 @@ qm_run(const ImtaConfig *config, ImtaQueue *queue, int argc, char **argv)
 		return qm_act(&ctx, QM_HOLD);
 	if (strcmp(sub, "release") == 0)
 		return qm_act(&ctx, QM_RELEASE);
+	if (strcmp(sub, "reprocess") == 0)
+		return qm_reprocess(&ctx);
 	fprintf(stderr, "imsimta qm: unknown subcommand \"%s\" (imsimta qm --help lists them)\n",
 		sub);
 	return EXIT_USAGE;

@@ -12,6 +12,7 @@
 
 #include <imta/imta.h>
 #include <imta/queue.h>
+#include <imta/route.h>
 #include <imta/notice.h>
 
 G_DEFINE_QUARK(imta-notice-error-quark, imta_notice_error)
@@ -131,54 +132,30 @@ notice_source_channel(const ImtaNoticeContext *ctx)
 }
 
 /* Route `address` as an envelope recipient of a message the local
- * channel sends. */
+ * channel sends and add it to the notice, its ORCPT the address as
+ * given; *address_r (may be NULL) gets the rewritten address. */
 static gboolean
-notice_route(const ImtaNoticeContext *ctx, const char *address, const ImtaChannel **channel_r,
-	     char **address_r, GError **error)
+notice_add(const ImtaNoticeContext *ctx, ImtaEnqueue *enq, const char *address,
+	   char **address_r, GError **error)
 {
 	g_autoptr(GError) local = NULL;
-	ImtaRewriteResult result = { 0 };
-	ImtaRewriteContext rw = {
-		.cnf = ctx->config->cnf,
-		.mappings = ctx->config->mappings,
-		.directory = ctx->config->directory,
-		.source_channel = notice_source_channel(ctx),
-		.flags = IMTA_REWRITE_ENVELOPE | IMTA_REWRITE_FORWARD,
-	};
+	g_autofree char *orcpt = g_strconcat("rfc822;", address, NULL);
+	ImtaRouteContext route_ctx = { ctx->config, notice_source_channel(ctx), NULL };
+	ImtaRoute route;
 
-	if (!imta_rewrite_address(&rw, address, &result, &local)) {
-		gboolean temporary = g_error_matches(local, IMTA_REWRITE_ERROR,
-						     IMTA_REWRITE_ERROR_TEMPORARY);
-
+	if (!imta_route_enqueue_recipient(&route_ctx, enq, address, orcpt, 0, &route, &local)) {
 		g_set_error(error, IMTA_NOTICE_ERROR,
-			    temporary ? IMTA_NOTICE_ERROR_TEMPORARY : IMTA_NOTICE_ERROR_PERMANENT,
-			    "<%s> does not route: %s", address, local->message);
+			    imta_route_error_is_temporary(local) ? IMTA_NOTICE_ERROR_TEMPORARY
+								 : IMTA_NOTICE_ERROR_PERMANENT,
+			    local->code == IMTA_ROUTE_ERROR_REFUSED ? "<%s> cannot be queued: %s"
+								    : "<%s> does not route: %s",
+			    address, local->message);
 		return FALSE;
 	}
-	if (result.channel == NULL) {
-		g_set_error(error, IMTA_NOTICE_ERROR, IMTA_NOTICE_ERROR_PERMANENT,
-			    "<%s> does not route to any channel", address);
-		imta_rewrite_result_clear(&result);
-		return FALSE;
-	}
-	*channel_r = result.channel;
-	*address_r = g_steal_pointer(&result.address);
-	imta_rewrite_result_clear(&result);
+	if (address_r != NULL)
+		*address_r = g_steal_pointer(&route.address);
+	imta_route_clear(&route);
 	return TRUE;
-}
-
-static gboolean
-notice_add(ImtaEnqueue *enq, const ImtaChannel *channel, const char *address,
-	   const char *original, GError **error)
-{
-	g_autoptr(GError) local = NULL;
-	g_autofree char *orcpt = g_strconcat("rfc822;", original, NULL);
-
-	if (imta_enqueue_add_recipient(enq, channel, address, orcpt, 0, &local))
-		return TRUE;
-	g_set_error(error, IMTA_NOTICE_ERROR, IMTA_NOTICE_ERROR_PERMANENT,
-		    "<%s> cannot be queued: %s", address, local->message);
-	return FALSE;
 }
 
 /* The postmaster as a second recipient; a copy that cannot be made is
@@ -189,12 +166,10 @@ notice_add_postmaster(const ImtaNoticeContext *ctx, const ImtaNoticeEvent *event
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *address = NULL;
-	const ImtaChannel *channel;
 
 	if (g_ascii_strcasecmp(postmaster, return_path) == 0)
 		return NULL;
-	if (!notice_route(ctx, postmaster, &channel, &address, &error) ||
-	    !notice_add(enq, channel, address, postmaster, &error)) {
+	if (!notice_add(ctx, enq, postmaster, &address, &error)) {
 		imta_log(IMTA_LOG_WARNING, "%s: no postmaster copy of the %s: %s",
 			 event->entry->id, imta_notice_kind_name(event->kind), error->message);
 		return NULL;
@@ -321,7 +296,6 @@ imta_notice_send(const ImtaNoticeContext *ctx, const ImtaNoticeEvent *event,
 	g_autoptr(GError) local = NULL;
 	g_autofree char *postmaster = NULL;
 	g_autofree char *address = NULL;
-	const ImtaChannel *channel;
 	ImtaPostCopy mode;
 
 	memset(outcome_r, 0, sizeof *outcome_r);
@@ -340,11 +314,9 @@ imta_notice_send(const ImtaNoticeContext *ctx, const ImtaNoticeEvent *event,
 		outcome_r->result = IMTA_NOTICE_NOT_REQUESTED;
 		return TRUE;
 	}
-	if (!notice_route(ctx, return_path, &channel, &address, error))
-		return FALSE;
 	enq = imta_enqueue_new(ctx->queue, notice_source_channel(ctx), "");
 	imta_enqueue_set_priority(enq, entry->priority);
-	if (!notice_add(enq, channel, address, return_path, error))
+	if (!notice_add(ctx, enq, return_path, &address, error))
 		return FALSE;
 	mode = event->kind == IMTA_NOTICE_DELAY
 		       ? (ctx->channel != NULL ? ctx->channel->warnpost : IMTA_POST_DEFAULT)

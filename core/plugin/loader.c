@@ -9,7 +9,10 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +22,8 @@
 #include <imta/plugin.h>
 
 #define PLUGIN_MAX_KEYWORDS 64
+/* Program headers read to check an object's extent. */
+#define PLUGIN_MAX_PHDRS 256
 
 static gboolean
 loader_check_owner_mode(const char *path, const char *what, guint mta_uid, GError **error)
@@ -153,6 +158,63 @@ loader_register(ImtaPluginRegistry *registry, ImtaPluginModule *module, const Im
 }
 
 static gboolean
+loader_read_at(int fd, void *buf, gsize length, goffset offset)
+{
+	ssize_t n = pread(fd, buf, length, offset);
+
+	return n >= 0 && (gsize)n == length;
+}
+
+/* Does every part of the object that dlopen() maps lie inside the file?
+ * The loader maps segments without checking, and touching a page past
+ * the end of a file cut short (a copy interrupted, a full disk) kills
+ * the process with SIGBUS.  Anything that is not a native ELF object is
+ * left to dlopen(), which refuses it cleanly. */
+static gboolean
+loader_check_extent(const char *path, GError **error)
+{
+	ElfW(Ehdr) eh;
+	ElfW(Phdr) ph;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *problem = NULL;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		g_set_error(error, IMTA_PLUGIN_ERROR, IMTA_PLUGIN_ERROR_OPEN, "%s: cannot read: %s",
+			    path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return FALSE;
+	}
+	if (!loader_read_at(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+	    eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)) {
+		close(fd);
+		return TRUE;
+	}
+	if (eh.e_phentsize != sizeof ph || eh.e_phnum > PLUGIN_MAX_PHDRS ||
+	    (goffset)eh.e_phoff + (goffset)eh.e_phnum * (goffset)sizeof ph > st.st_size)
+		problem = "its program headers";
+	for (guint i = 0; problem == NULL && i < eh.e_phnum; i++) {
+		goffset at = (goffset)eh.e_phoff + (goffset)i * (goffset)sizeof ph;
+
+		if (!loader_read_at(fd, &ph, sizeof ph, at))
+			problem = "its program headers";
+		else if (ph.p_type == PT_LOAD && ph.p_filesz > 0 &&
+			 (ph.p_offset > (guint64)st.st_size ||
+			  ph.p_filesz > (guint64)st.st_size - ph.p_offset))
+			problem = "a segment it loads";
+	}
+	close(fd);
+	if (problem == NULL)
+		return TRUE;
+	g_set_error(error, IMTA_PLUGIN_ERROR, IMTA_PLUGIN_ERROR_OPEN,
+		    "%s: cannot load: the file is cut short (%" G_GOFFSET_FORMAT
+		    " bytes end before %s); install the plugin again", path, (goffset)st.st_size,
+		    problem);
+	return FALSE;
+}
+
+static gboolean
 loader_open(ImtaPluginRegistry *registry, ImtaPluginModule *module, guint flags, guint mta_uid,
 	    const ImtaPlugin **plugin_r, GError **error)
 {
@@ -160,6 +222,8 @@ loader_open(ImtaPluginRegistry *registry, ImtaPluginModule *module, guint flags,
 
 	if (!(flags & IMTA_PLUGIN_LOAD_TRUST_FILES) &&
 	    !loader_check_owner_mode(module->path, "a plugin file", mta_uid, error))
+		return FALSE;
+	if (!loader_check_extent(module->path, error))
 		return FALSE;
 	module->handle = dlopen(module->path, RTLD_NOW | RTLD_LOCAL);
 	if (module->handle == NULL) {

@@ -2,18 +2,23 @@
  * hello.c - the "hello" channel: a complete channel plugin built outside
  * the MTA's source tree, against the installed headers only.
  *
- * Every message queued to a channel bound to this plugin is "delivered" by
- * appending one line per recipient to hello.log in the instance's log
+ * Every message queued to a channel bound to this plugin is delivered by
+ * appending one line per recipient to a file: the one the channel's
+ * `hellofile` keyword names, else hello.log in the instance's log
  * directory (IMTA_LOG in imta_tailor):
  *
  *   2026-11-22T10:01:02Z ZZ0F7O00I03CJHZD alice@example.org -> bob@example.com
  *
  * that is: the time, the message id, the envelope return path ("<>" for
  * the null path), and the recipient.  A channel is bound to the plugin by
- * the keyword `hello`, or by being named `hello`:
+ * the keyword `hello` or `hellofile`, or by being named `hello`:
  *
- *   hello
+ *   hello hellofile /var/spool/hello/delivered.log
  *   hello-daemon
+ *
+ * and mail reaches it through a rewrite rule naming its host:
+ *
+ *   hello.example.com  $U%$D@hello-daemon
  *
  * Build and install with the Makefile beside this file; imta-plugin(3)
  * walks through the code.
@@ -29,7 +34,9 @@
 #define HELLO_LOG_NAME "hello.log"
 
 static const ImtaPluginKeyword hello_keywords[] = {
-	{ "hello", 0, 0, "log each recipient to hello.log instead of delivering" },
+	{ "hello", 0, 0, "append one line per recipient to a file instead of delivering" },
+	{ "hellofile", 1, 1, "the file the hello channel appends to (default: hello.log in "
+			     "the log directory)" },
 	{ NULL, 0, 0, NULL }
 };
 
@@ -49,6 +56,36 @@ hello_direction_keyword(const ImtaChannel *channel)
 	return NULL;
 }
 
+/* The keyword use of `name`, for pointing an error at its argument. */
+static const ImtaKeywordUse *
+hello_keyword_use(const ImtaChannel *channel, const char *name)
+{
+	for (guint i = channel->keywords->len; i > 0; i--) {
+		const ImtaKeywordUse *use = g_ptr_array_index(channel->keywords, i - 1);
+
+		if (strcmp(use->name, name) == 0)
+			return use;
+	}
+	return NULL;
+}
+
+/* `hellofile` must name an absolute path: master jobs do not run in the
+ * directory the administrator edits imta.cnf from. */
+static gboolean
+hello_check_file(const ImtaChannel *channel, GError **error)
+{
+	const ImtaKeywordUse *use = hello_keyword_use(channel, "hellofile");
+	g_autofree char *where = NULL;
+
+	if (use == NULL || g_path_is_absolute(use->args[0]))
+		return TRUE;
+	where = imta_source_pos_format(&use->arg_pos[0]);
+	g_set_error(error, IMTA_PLUGIN_ERROR, IMTA_PLUGIN_ERROR_INVALID,
+		    "%s: expected an absolute path after hellofile in channel \"%s\", got \"%s\"",
+		    where, channel->name, use->args[0]);
+	return FALSE;
+}
+
 /* The plugin has only a master program.  A channel restricted to its slave
  * program (keyword `slave`) would let mail be queued to it that no master
  * job ever takes: refuse it when the configuration is loaded rather than
@@ -59,6 +96,8 @@ hello_validate_channel(const ImtaChannel *channel, GError **error)
 	const ImtaKeywordUse *use;
 	g_autofree char *where = NULL;
 
+	if (!hello_check_file(channel, error))
+		return FALSE;
 	if (channel->direction != IMTA_DIRECTION_SLAVE)
 		return TRUE;
 	use = hello_direction_keyword(channel);
@@ -163,11 +202,14 @@ static ImtaEntryStatus
 hello_master(ImtaMasterJob *job)
 {
 	const ImtaConfig *config = imta_master_job_config(job);
+	const char *const *file = imta_channel_keyword(imta_master_job_channel(job), "hellofile");
 	g_autofree char *path = NULL;
 	g_autoptr(GError) error = NULL;
 	ImtaMessage *msg;
 
-	if (config != NULL && config->tailor != NULL && config->tailor->log_dir != NULL)
+	if (file != NULL)
+		path = g_strdup(file[0]);
+	else if (config != NULL && config->tailor != NULL && config->tailor->log_dir != NULL)
 		path = g_build_filename(config->tailor->log_dir, HELLO_LOG_NAME, NULL);
 	while ((msg = imta_master_job_next(job, &error)) != NULL) {
 		hello_deliver(job, msg, path);
@@ -188,7 +230,7 @@ hello_master(ImtaMasterJob *job)
 IMTA_PLUGIN_DEFINE(
 	.name = "hello",
 	.version = HELLO_VERSION,
-	.description = "logs one line per recipient to hello.log (example plugin)",
+	.description = "appends one line per recipient to a file (example plugin)",
 	.keywords = hello_keywords,
 	.validate_channel = hello_validate_channel,
 	.master = hello_master,

@@ -20,8 +20,6 @@
 #include <gio/gio.h>
 
 #include <imta/imta.h>
-#include <imta/queue.h>
-#include <imta/jc_protocol.h>
 
 #define LOCAL_MAX_DEPTH 5
 /* Addresses one recipient may expand to. */
@@ -136,40 +134,32 @@ static gboolean
 local_route(LocalJob *lj, LocalExpansion *exp, const char *produced, guint depth)
 {
 	g_autoptr(GError) error = NULL;
-	ImtaRewriteResult result = { 0 };
-	ImtaRewriteContext ctx = {
-		.cnf = lj->config->cnf,
-		.mappings = lj->config->mappings,
-		.directory = lj->config->directory,
-		.source_channel = lj->channel->name,
-		.flags = IMTA_REWRITE_ENVELOPE | IMTA_REWRITE_FORWARD,
-	};
+	g_autofree char *diagnostic = NULL;
+	ImtaRouteContext ctx = { lj->config, lj->channel->name, NULL };
+	ImtaRoute route;
 	gboolean ok;
 
-	if (!imta_rewrite_address(&ctx, produced, &result, &error)) {
-		if (g_error_matches(error, IMTA_REWRITE_ERROR, IMTA_REWRITE_ERROR_TEMPORARY))
-			return local_fail(exp, IMTA_OUTCOME_RETRY, "4.4.3 %s: %s", produced,
-					  error->message);
-		return local_fail(exp, IMTA_OUTCOME_FAILED, "5.1.2 %s does not route: %s",
-				  produced, error->message);
+	if (!imta_route_address(&ctx, produced, &route, &error)) {
+		diagnostic = imta_route_diagnostic(produced, error);
+		return local_fail(exp,
+				  imta_route_error_is_temporary(error) ? IMTA_OUTCOME_RETRY
+								       : IMTA_OUTCOME_FAILED,
+				  "%s", diagnostic);
 	}
-	if (result.channel == NULL) {
-		ok = local_fail(exp, IMTA_OUTCOME_FAILED, "5.1.2 %s does not route to a channel",
-				produced);
-	} else if (strcmp(result.channel->name, lj->channel->name) != 0) {
-		ok = !local_first_seen(exp, result.address) ||
-		     local_add_target(exp, result.address, result.channel);
+	if (strcmp(route.channel->name, lj->channel->name) != 0) {
+		ok = !local_first_seen(exp, route.address) ||
+		     local_add_target(exp, route.address, route.channel);
 	} else if (depth >= LOCAL_MAX_DEPTH) {
 		ok = local_fail(exp, IMTA_OUTCOME_FAILED,
 				"5.4.6 alias loop: %s nests more than %d levels deep", produced,
 				LOCAL_MAX_DEPTH);
-	} else if (!local_first_seen(exp, result.address)) {
+	} else if (!local_first_seen(exp, route.address)) {
 		exp->cut++;
 		ok = TRUE;
 	} else {
-		ok = local_expand(lj, exp, result.address, depth + 1);
+		ok = local_expand(lj, exp, route.address, depth + 1);
 	}
-	imta_rewrite_result_clear(&result);
+	imta_route_clear(&route);
 	return ok;
 }
 
@@ -286,13 +276,8 @@ local_expand(LocalJob *lj, LocalExpansion *exp, const char *address, guint depth
 static ImtaQueue *
 local_queue(LocalJob *lj, GError **error)
 {
-	g_autofree char *notify = NULL;
-
-	if (lj->queue != NULL)
-		return lj->queue;
-	notify = g_build_filename(lj->config->tailor->run_dir, IMTA_JC_NOTIFY_SOCKET, NULL);
-	lj->queue = imta_queue_open(lj->config->tailor->queue_dir, lj->config->cnf, notify,
-				    error);
+	if (lj->queue == NULL)
+		lj->queue = imta_route_open_queue(lj->config, error);
 	return lj->queue;
 }
 
@@ -327,6 +312,7 @@ local_enqueue(LocalJob *lj, ImtaMessage *msg, LocalExpansion *exps, guint n, GEr
 	if (imta_message_envid(msg) != NULL)
 		imta_enqueue_set_envid(enq, imta_message_envid(msg));
 	imta_enqueue_set_ret(enq, imta_message_ret(msg));
+	imta_enqueue_set_priority(enq, imta_message_priority(msg));
 	for (guint i = 0; i < n; i++) {
 		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
 		g_autofree char *orcpt = rcpt->orcpt != NULL
@@ -404,6 +390,11 @@ local_message(LocalJob *lj, ImtaMessage *msg)
 			text = g_strdup_printf("4.3.0 cannot queue the expansion: %s",
 					       error->message);
 			imta_master_job_report(lj->job, msg, i, IMTA_OUTCOME_RETRY, text);
+		} else if (exps[i].outcome == IMTA_OUTCOME_DELIVERED && exps[i].targets->len > 0) {
+			/* The expanded addresses carry the DSN request on: a
+			 * success notice is theirs to send, not this channel's. */
+			text = local_delivered_text(&exps[i]);
+			imta_master_job_report_relayed(lj->job, msg, i, text);
 		} else if (exps[i].outcome == IMTA_OUTCOME_DELIVERED) {
 			text = local_delivered_text(&exps[i]);
 			imta_master_job_report(lj->job, msg, i, IMTA_OUTCOME_DELIVERED, text);

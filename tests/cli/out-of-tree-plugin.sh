@@ -1,10 +1,18 @@
 #!/bin/bash
 # A third-party plugin: install the MTA into a staging directory, build
 # docs/plugin-example against the installed header and pkg-config file
-# alone, drop it into the plugin directory, see it listed, bind a channel.
-. "$abs_top_srcdir/tests/cli/lib.sh"
+# alone, drop it into the plugin directory, see it listed, bind a channel,
+# and deliver through it: a message queued for the channel is handed to
+# the plugin's master by the job controller, lands in the file the
+# channel's hellofile keyword names, and leaves the queue.
+#
+# Only the job controller this test starts is signalled, by its pid.
+. "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 make_instance
-plan 10
+trap 'smtp_stop; rm -rf "$T"' EXIT
+QUEUE="$T/var/queue"
+LOGDIR="$T/var/log"
+plan 17
 
 dest="$T/staging"
 ${MAKE:-make} -C "$abs_top_builddir" install DESTDIR="$dest" MAKEFLAGS= >"$T/install.log" 2>&1
@@ -43,7 +51,7 @@ check_run "plugin-list runs with the new plugin" 0 "$IMSIMTA" --config "$C" plug
 check_grep "the new plugin is listed with its keyword" "$OUT" "  keywords:    hello"
 check_grep "the new plugin is listed with its path" "$OUT" "  path:        $T/plugins/hello.so"
 
-printf '\nhello\nhello-daemon\n' >>"$C/imta.cnf"
+printf '\nhello hellofile %s\nhello-daemon\n' "$T/var/hello.out" >>"$C/imta.cnf"
 "$IMSIMTA" --config "$C" plugin-list --json >"$OUT" 2>"$ERR"
 python3 -c '
 import json, sys
@@ -52,4 +60,27 @@ assert p["state"] == "loaded" and p["channels"] == ["hello"], p
 ' "$OUT"
 ok $? "a channel named after the keyword is bound to the new plugin"
 check_run "the configuration with the new channel is valid" 0 "$IMSIMTA" --config "$C" check
+
+# Deliver through it.
+sed -i '/^\$\*/i hello.example          $U%$D@hello-daemon' "$C/imta.cnf"
+check_run "a rule routes hello.example to the new channel" 0 \
+	"$IMSIMTA" --config "$C" test -rewrite bob@hello.example
+check_grep "test -rewrite names the channel" "$OUT" "hello"
+printf 'Subject: through the example\n\nHello.\n' |
+	"$IMSIMTA" --config "$C" enqueue -from=ann@example.org bob@hello.example >"$OUT" 2>"$ERR"
+ok $? "imsimta enqueue queues a message for bob@hello.example"
+[ "$(queue_count hello)" -eq 1 ]
+ok $? "it waits in the channel's queue"
+smtp_start_jc
+ok $? "the job controller starts"
+wait_until 300 grep -qs "ann@example.org -> bob@hello.example" "$T/var/hello.out"
+r=$?
+ok $r "the plugin's master delivered it to the file hellofile names"
+[ $r -eq 0 ] && diag_file "$T/var/hello.out"
+[ $r -eq 0 ] || { diag_file "$LOGDIR/hello_master.log"; diag_file "$T/jc.err"; }
+hello_gone() {
+	[ "$(queue_count hello)" -eq 0 ]
+}
+wait_until 100 hello_gone
+ok $? "and the message left the queue"
 finish
