@@ -67,6 +67,9 @@ typedef struct {
 ImtaMessage *imta_message_new(const char *id, const char *return_path);
 void imta_message_set_envid(ImtaMessage *msg, const char *envid);
 void imta_message_set_ret(ImtaMessage *msg, ImtaRet ret);
+/* The queue priority (normal unless set), kept when a master queues the
+ * message onward. */
+void imta_message_set_priority(ImtaMessage *msg, ImtaPriority priority);
 void imta_message_add_recipient(ImtaMessage *msg, const char *address, const char *orcpt,
 				guint notify);
 /* The content (RFC 5322 header and body, LF line ends) from memory or a
@@ -79,6 +82,14 @@ const char *imta_message_id(const ImtaMessage *msg);
 const char *imta_message_return_path(const ImtaMessage *msg); /* "" = null path */
 const char *imta_message_envid(const ImtaMessage *msg);       /* NULL if none */
 ImtaRet imta_message_ret(const ImtaMessage *msg);
+/* The channel that queued the message ("" when unknown), and, for a
+ * message diverted on its way (the conversion and defragment channels,
+ * queue.h), the channel it goes on to afterwards (NULL otherwise). */
+void imta_message_set_source_channel(ImtaMessage *msg, const char *channel);
+const char *imta_message_source_channel(const ImtaMessage *msg);
+void imta_message_set_onward_channel(ImtaMessage *msg, const char *channel);
+const char *imta_message_onward_channel(const ImtaMessage *msg);
+ImtaPriority imta_message_priority(const ImtaMessage *msg);
 guint imta_message_recipient_count(const ImtaMessage *msg);
 const ImtaRecipient *imta_message_recipient(const ImtaMessage *msg, guint index);
 goffset imta_message_size(const ImtaMessage *msg);

@@ -67,6 +67,7 @@
 #include <imta/channel.h>
 #include <imta/imta_cnf.h>
 #include <imta/job.h>
+#include <imta/mappings.h>
 
 G_BEGIN_DECLS
 
@@ -93,6 +94,28 @@ void imta_queue_close(ImtaQueue *queue);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ImtaQueue, imta_queue_close)
 
 const char *imta_queue_root(const ImtaQueue *queue);
+
+/* Diversions at enqueue time (divert.c).  A recipient queued for channel
+ * X goes instead to
+ *   - the `defragment` channel, when X carries the defragment keyword and
+ *     the message is message/partial (unless the defragment channel
+ *     enqueues it);
+ *   - else the `conversion` channel, when the mappings' CONVERSIONS table
+ *     maps "IN-CHAN=source;OUT-CHAN=X;CONVERT" to Yes (unless the
+ *     conversion channel enqueues it);
+ * and its queue file names X as the channel to go on to ("then" in the
+ * envelope, imta_message_onward_channel() for the master).  No such
+ * channel in imta.cnf: no diversion.  A queue opened for the ImtaCnf of a
+ * loaded configuration uses that configuration's mappings (imta_config_load
+ * binds them); without a CONVERSIONS table the check costs nothing. */
+void imta_queue_set_mappings(ImtaQueue *queue, const ImtaMappings *mappings);
+/* Bind `mappings` to `cnf` for the queues opened for it later (NULL
+ * unbinds); imta_config_load() and imta_config_free() do this. */
+void imta_queue_bind_mappings(const ImtaCnf *cnf, const ImtaMappings *mappings);
+/* The CONVERSIONS decision alone (what `imsimta test` would show): TRUE
+ * when a message from `source` to `destination` goes through conversion. */
+gboolean imta_queue_conversion_wanted(const ImtaMappings *mappings, const char *source,
+				      const char *destination);
 
 /* Remove temporary files left by processes that died (their pid no longer
  * runs, or older than a day).  Returns how many were removed. */

@@ -30,6 +30,7 @@
 #include <imta/notice.h>
 #include <imta/jc_client.h>
 #include <imta/mail_log.h>
+#include <imta/mime.h>
 #include "queue_source.h"
 
 struct _MasterSource {
@@ -304,6 +305,50 @@ master_send_done(MasterSource *source, const char *path, const char *new_path, g
 			 source->channel->name, path, reply);
 }
 
+/* Larger messages are handed on without the content keywords applied. */
+#define MASTER_MAX_CONVERT (G_GINT64_CONSTANT(64) * 1024 * 1024)
+
+/* The channel's content keywords (charset7, charset8, charsetesc; sevenbit)
+ * apply to what its program gets; the queue file keeps the message as it
+ * came, so a changed keyword changes queued mail too. */
+static void
+master_content_keywords(const MasterSource *source, ImtaMessage *msg,
+			const ImtaQueueEntry *entry)
+{
+	const ImtaChannel *ch = source->channel;
+	g_autoptr(GInputStream) in = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) labelled = NULL;
+	g_autoptr(GBytes) seven = NULL;
+	g_autofree char *buf = NULL;
+	gsize got = 0;
+
+	if (ch->charset7 == NULL && ch->charset8 == NULL && ch->charsetesc == NULL &&
+	    ch->eightbit != IMTA_EIGHT_SEVENBIT)
+		return;
+	if (entry->content_size > MASTER_MAX_CONVERT)
+		return;
+	in = imta_message_open_content(msg, &error);
+	buf = g_malloc((gsize)entry->content_size + 1);
+	if (in == NULL ||
+	    !g_input_stream_read_all(in, buf, (gsize)entry->content_size, &got, NULL, &error)) {
+		imta_log(IMTA_LOG_WARNING, "%s: %s: content keywords not applied: %s",
+			 ch->name, entry->path, error != NULL ? error->message : "unreadable");
+		return;
+	}
+	labelled = imta_mime_label_charsets(buf, got, ch->charset7, ch->charset8, ch->charsetesc);
+	if (ch->eightbit == IMTA_EIGHT_SEVENBIT) {
+		gsize n = 0;
+		const char *d = labelled != NULL ? g_bytes_get_data(labelled, &n) : buf;
+
+		seven = imta_mime_downgrade_7bit(d, labelled != NULL ? n : got);
+	}
+	if (seven != NULL)
+		imta_message_set_content_bytes(msg, seven);
+	else if (labelled != NULL)
+		imta_message_set_content_bytes(msg, labelled);
+}
+
 /* Only recipients still pending go to the plugin: one delivered or failed
  * in an earlier attempt is never handed out again, whatever the plugin
  * does with what it gets. */
@@ -321,6 +366,9 @@ master_delivery_new(const MasterSource *source, ImtaQueueEntry *entry)
 	delivery->map = g_array_new(FALSE, FALSE, sizeof(guint));
 	imta_message_set_envid(delivery->msg, imta_message_envid(whole));
 	imta_message_set_ret(delivery->msg, imta_message_ret(whole));
+	imta_message_set_priority(delivery->msg, imta_message_priority(whole));
+	imta_message_set_source_channel(delivery->msg, imta_message_source_channel(whole));
+	imta_message_set_onward_channel(delivery->msg, imta_message_onward_channel(whole));
 	imta_message_set_content_file(delivery->msg, content, entry->content_offset,
 				      entry->content_size);
 	for (guint i = 0; i < n; i++) {
@@ -331,6 +379,8 @@ master_delivery_new(const MasterSource *source, ImtaQueueEntry *entry)
 		imta_message_add_recipient(delivery->msg, rcpt->address, rcpt->orcpt, rcpt->notify);
 		g_array_append_val(delivery->map, i);
 	}
+	if (delivery->map->len > 0)
+		master_content_keywords(source, delivery->msg, entry);
 	return delivery;
 }
 

@@ -15,6 +15,8 @@
 
 #include <imta/mime.h>
 
+#include "mime_private.h"
+
 /* RFC 2045 6.7 (5) and RFC 2047 section 2: encoded lines stay within 76. */
 #define MIME_LINE_MAX 76
 #define MIME_EW_MAX 75
@@ -31,36 +33,6 @@ typedef enum {
 	MIME_KIND_PART,		/* a body part of a multipart */
 } MimeKind;
 
-typedef enum {
-	MIME_CTE_IDENTITY,	/* absent, 7bit, 8bit or binary */
-	MIME_CTE_QP,
-	MIME_CTE_BASE64,
-	MIME_CTE_UNKNOWN,
-} MimeCte;
-
-typedef struct {
-	gsize start;		/* offset of the field name */
-	gsize len;		/* up to and including the final LF */
-	gsize name_len;
-} MimeField;
-
-typedef struct {
-	GArray *fields;		/* MimeField */
-	gsize sep;		/* offset of the empty line */
-	gsize sep_len;		/* 0 when the header has none */
-	gsize body;		/* offset of the body */
-} MimeHeader;
-
-typedef struct {
-	char *name;		/* lower case */
-	GString *value;		/* unquoted */
-} MimeParam;
-
-typedef struct {
-	char *head;		/* "text/plain", "attachment" as written */
-	GPtrArray *params;	/* MimeParam */
-} MimeParams;
-
 typedef struct {
 	MimeKind kind;
 	const char *charset;	/* the part's charset= parameter, or NULL */
@@ -73,12 +45,6 @@ typedef struct {
 	GString *out;
 	guint parts;
 } MimeWalk;
-
-typedef struct {
-	gsize start;		/* offset of the "--" */
-	gsize end;		/* just after the line's LF */
-	gboolean close;
-} MimeDelim;
 
 static gboolean mime_entity(MimeWalk *walk, const char *data, gsize len, guint depth,
 			    MimeKind kind, gboolean digest, gboolean opaque);
@@ -115,7 +81,7 @@ imta_mime_is_8bit(const char *data, gsize len)
 	return FALSE;
 }
 
-static gsize
+gsize
 mime_line_end(const char *data, gsize len, gsize pos)
 {
 	const char *nl = memchr(data + pos, '\n', len - pos);
@@ -140,7 +106,7 @@ mime_field_name_len(const char *line, gsize len)
 	return i < len && line[i] == ':' ? n : 0;
 }
 
-static void
+void
 mime_header_parse(const char *data, gsize len, MimeHeader *h)
 {
 	gsize pos = 0;
@@ -189,14 +155,14 @@ imta_mime_header_length(const char *data, gsize len)
 	return h.body;
 }
 
-static gboolean
+gboolean
 mime_field_is(const char *data, const MimeField *f, const char *name)
 {
 	return strlen(name) == f->name_len &&
 	       g_ascii_strncasecmp(data + f->start, name, f->name_len) == 0;
 }
 
-static const MimeField *
+const MimeField *
 mime_header_find(const char *data, const MimeHeader *h, const char *name)
 {
 	for (guint i = 0; i < h->fields->len; i++) {
@@ -210,7 +176,7 @@ mime_header_find(const char *data, const MimeHeader *h, const char *name)
 
 /* The field body after the colon, unfolded: line ends removed, the white
  * space that followed them kept.  Bytes (NUL included) are kept as they are. */
-static GString *
+GString *
 mime_field_value(const char *data, const MimeField *f)
 {
 	const char *p = data + f->start;
@@ -242,7 +208,7 @@ mime_param_free(gpointer data)
 	g_free(param);
 }
 
-static void
+void
 mime_params_clear(MimeParams *mp)
 {
 	g_clear_pointer(&mp->head, g_free);
@@ -311,7 +277,7 @@ mime_skip_to_semicolon(const char *v, gsize n, gsize p)
 /* "head; name=value; name="value"": lenient about what mailers put in
  * unquoted values (boundaries with '=' or '/' are common), strict only in
  * needing a head. */
-static gboolean
+gboolean
 mime_params_parse(const char *v, gsize n, MimeParams *mp)
 {
 	GString *head = g_string_new(NULL);
@@ -360,7 +326,7 @@ mime_params_parse(const char *v, gsize n, MimeParams *mp)
 	return TRUE;
 }
 
-static const GString *
+const GString *
 mime_param(const MimeParams *mp, const char *name)
 {
 	for (guint i = 0; mp->params != NULL && i < mp->params->len; i++) {
@@ -372,7 +338,7 @@ mime_param(const MimeParams *mp, const char *name)
 	return NULL;
 }
 
-static MimeCte
+MimeCte
 mime_cte_parse(const char *data, const MimeField *f)
 {
 	g_autoptr(GString) value = NULL;
@@ -406,7 +372,7 @@ mime_cte_is_8bit(const char *data, const MimeField *f)
 }
 
 /* A charset label safe to put into an encoded-word or RFC 2231 value. */
-static gboolean
+gboolean
 mime_charset_usable(const char *cs)
 {
 	gsize n = strlen(cs);
@@ -825,7 +791,7 @@ mime_field_encode_params(GString *out, const char *data, const MimeField *f,
 	return TRUE;
 }
 
-static void
+void
 mime_append_line(GString *out, const char *s, gsize n)
 {
 	g_string_append_len(out, s, (gssize) n);
@@ -918,7 +884,7 @@ mime_hex_escape(char tok[3], guchar c)
 	return 3;
 }
 
-static gboolean
+gboolean
 mime_qp_literal(guchar c)
 {
 	return c >= 33 && c <= 126 && c != '=';
@@ -942,7 +908,7 @@ mime_qp_put(GString *out, gsize *col, const char *tok, gsize tl, gboolean at_eol
 /* RFC 2045 6.7: LF is a hard line break and stays; a space or tab before
  * one (or at the end) is encoded; "From " at a line start is encoded so
  * no mbox writer along the way mangles it. */
-static void
+void
 mime_qp_encode(GString *out, const guchar *s, gsize n)
 {
 	gsize col = 0;
@@ -1006,7 +972,7 @@ mime_qp_repair(GString *out, const guchar *s, gsize n)
 
 /* 76-character lines; the result ends with a line end exactly when the
  * input did, so what follows the body (a delimiter line) is unchanged. */
-static void
+void
 mime_base64_encode(GString *out, const guchar *s, gsize n)
 {
 	for (gsize i = 0; i < n; i += 57) {
@@ -1050,7 +1016,7 @@ mime_append_escaped(GString *out, const guchar *s, gsize n)
 
 /* Quoted-printable stays readable, but once it would be longer than
  * base64 (about one escaped byte in six) base64 is used. */
-static gboolean
+gboolean
 mime_text_wants_base64(const guchar *s, gsize n)
 {
 	gsize escaped = 0;
@@ -1067,7 +1033,7 @@ mime_text_wants_base64(const guchar *s, gsize n)
 
 /* The next delimiter line at or after `from` (a line start), RFC 2046 5.1.1:
  * "--" boundary, "--" when it closes, then only white space. */
-static gboolean
+gboolean
 mime_delim_find(const char *d, gsize len, gsize from, const char *b, gsize bl, MimeDelim *out)
 {
 	gsize pos = from;
@@ -1140,14 +1106,7 @@ typedef enum {
 	MIME_ACT_OPAQUE,
 } MimeAction;
 
-typedef struct {
-	char *type;		/* lower case; NULL when absent or unparseable */
-	char *subtype;
-	char *boundary;
-	char *charset;
-} MimeContentType;
-
-static void
+void
 mime_content_type_parse(const char *data, const MimeField *f, MimeContentType *ct)
 {
 	g_autoptr(GString) value = NULL;
@@ -1173,7 +1132,7 @@ mime_content_type_parse(const char *data, const MimeField *f, MimeContentType *c
 	mime_params_clear(&mp);
 }
 
-static void
+void
 mime_content_type_clear(MimeContentType *ct)
 {
 	g_free(ct->type);

@@ -13,6 +13,9 @@ struct _ImtaMessage {
 	char *return_path;
 	char *envid;
 	ImtaRet ret;
+	ImtaPriority priority;
+	char *source_channel;   /* NULL = unknown */
+	char *onward_channel;
 	GArray *recipients;     /* ImtaRecipient */
 	GBytes *content;        /* in memory, or NULL */
 	char *content_path;     /* or a region of a file */
@@ -43,6 +46,7 @@ imta_message_new(const char *id, const char *return_path)
 
 	msg->id = g_strdup(id);
 	msg->return_path = g_strdup(return_path != NULL ? return_path : "");
+	msg->priority = IMTA_PRIORITY_NORMAL;
 	msg->recipients = g_array_new(FALSE, TRUE, sizeof(ImtaRecipient));
 	g_array_set_clear_func(msg->recipients, recipient_clear);
 	return msg;
@@ -59,6 +63,13 @@ void
 imta_message_set_ret(ImtaMessage *msg, ImtaRet ret)
 {
 	msg->ret = ret;
+}
+
+void
+imta_message_set_priority(ImtaMessage *msg, ImtaPriority priority)
+{
+	g_return_if_fail(priority < IMTA_PRIORITY_COUNT);
+	msg->priority = priority;
 }
 
 void
@@ -111,6 +122,38 @@ imta_message_ret(const ImtaMessage *msg)
 	return msg->ret;
 }
 
+ImtaPriority
+imta_message_priority(const ImtaMessage *msg)
+{
+	return msg->priority;
+}
+
+void
+imta_message_set_source_channel(ImtaMessage *msg, const char *channel)
+{
+	g_free(msg->source_channel);
+	msg->source_channel = g_strdup(channel);
+}
+
+const char *
+imta_message_source_channel(const ImtaMessage *msg)
+{
+	return msg->source_channel != NULL ? msg->source_channel : "";
+}
+
+void
+imta_message_set_onward_channel(ImtaMessage *msg, const char *channel)
+{
+	g_free(msg->onward_channel);
+	msg->onward_channel = g_strdup(channel);
+}
+
+const char *
+imta_message_onward_channel(const ImtaMessage *msg)
+{
+	return msg->onward_channel;
+}
+
 guint
 imta_message_recipient_count(const ImtaMessage *msg)
 {
@@ -161,6 +204,8 @@ imta_message_free(ImtaMessage *msg)
 	g_free(msg->id);
 	g_free(msg->return_path);
 	g_free(msg->envid);
+	g_free(msg->source_channel);
+	g_free(msg->onward_channel);
 	g_array_unref(msg->recipients);
 	g_clear_pointer(&msg->content, g_bytes_unref);
 	g_free(msg->content_path);

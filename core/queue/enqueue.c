@@ -28,6 +28,7 @@
 #include <glib.h>
 
 #include <imta/mail_log.h>
+#include <imta/mime.h>
 #include <imta/queue.h>
 
 #include "group_commit.h"
@@ -48,6 +49,7 @@ typedef struct {
 typedef struct {
 	const ImtaChannel *channel;
 	const char *host;
+	const char *then;       /* diverted: the channel to go on to (divert.c) */
 	GArray *rcpts;          /* guint indices into enq->rcpts */
 	char id[IMTA_QUEUE_ID_LENGTH + 1];
 	int tmp_fd;             /* an unnamed temporary file, or -1 */
@@ -358,22 +360,61 @@ enqueue_file_free(gpointer p)
 	g_free(file);
 }
 
+static gboolean enqueue_is_partial(const ImtaEnqueue *enq);
+
+/* Diversions (divert.c) are decided once per destination channel. */
+typedef struct {
+	const ImtaChannel *channel;
+	const char *then;
+} EnqueueRoute;
+
+static EnqueueRoute *
+enqueue_route(ImtaEnqueue *enq, GHashTable *routes, const ImtaChannel *channel, int *partial)
+{
+	EnqueueRoute *route = g_hash_table_lookup(routes, channel);
+
+	if (route != NULL)
+		return route;
+	if (channel->defragment && *partial < 0)
+		*partial = enqueue_is_partial(enq);
+	route = g_new0(EnqueueRoute, 1);
+	route->channel = queue_divert(enq->queue, enq->source, channel,
+				      channel->defragment && *partial > 0, &route->then);
+	g_hash_table_insert(routes, (gpointer)channel, route);
+	return route;
+}
+
 static GPtrArray *
 enqueue_plan(ImtaEnqueue *enq)
 {
 	GPtrArray *files = g_ptr_array_new_with_free_func(enqueue_file_free);
 	g_autoptr(GHashTable) open = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) routes = NULL;
+	int partial = -1;       /* unknown until a defragment channel asks */
 
 	for (guint i = 0; i < enq->rcpts->len; i++) {
 		const EnqueueRecipient *rcpt = &g_array_index(enq->rcpts, EnqueueRecipient, i);
 		const ImtaChannel *channel = rcpt->channel;
+		const char *then = "";
 		char *key = NULL;
 		EnqueueFile *file = NULL;
 
+		/* The common case, no CONVERSIONS and no defragment, asks nothing. */
+		if (enq->queue->conversions != NULL || channel->defragment) {
+			const EnqueueRoute *route;
+
+			if (routes == NULL)
+				routes = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+							       g_free);
+			route = enqueue_route(enq, routes, channel, &partial);
+			channel = route->channel;
+			then = route->then != NULL ? route->then : "";
+		}
+
 		if (channel->copies == IMTA_COPIES_MULTIPLE)
-			key = g_strdup(channel->name);
+			key = g_strconcat(channel->name, "\n", then, NULL);
 		else if (channel->copies == IMTA_COPIES_SINGLE_SYS)
-			key = g_strconcat(channel->name, "\n", rcpt->host, NULL);
+			key = g_strconcat(channel->name, "\n", then, "\n", rcpt->host, NULL);
 		if (key != NULL)
 			file = g_hash_table_lookup(open, key);
 		if (file == NULL ||
@@ -381,6 +422,7 @@ enqueue_plan(ImtaEnqueue *enq)
 			file = g_new0(EnqueueFile, 1);
 			file->tmp_fd = -1;
 			file->channel = channel;
+			file->then = then[0] != '\0' ? then : NULL;
 			file->host = rcpt->host;
 			file->rcpts = g_array_new(FALSE, FALSE, sizeof(guint));
 			g_ptr_array_add(files, file);
@@ -410,6 +452,24 @@ enqueue_message_id(const ImtaEnqueue *enq)
 		n = pread(enq->spool_fd, buf, want, 0);
 	while (n < 0 && errno == EINTR);
 	return n > 0 ? imta_mail_log_find_message_id(buf, (gsize)n) : NULL;
+}
+
+/* Is the message's own Content-Type message/partial?  Reads the header
+ * from memory or the start of the spool. */
+static gboolean
+enqueue_is_partial(const ImtaEnqueue *enq)
+{
+	g_autofree char *buf = NULL;
+	gsize want = (gsize)MIN(enq->size, (goffset)ENQUEUE_BUFFER);
+	ssize_t n;
+
+	if (enq->spool_fd < 0)
+		return imta_mime_is_partial(enq->pending->str, enq->pending->len);
+	buf = g_malloc(want + 1);
+	do
+		n = pread(enq->spool_fd, buf, want, 0);
+	while (n < 0 && errno == EINTR);
+	return n > 0 && imta_mime_is_partial(buf, (gsize)n);
 }
 
 /* E entries, once the files are durable: one per recipient and file. */
@@ -451,6 +511,7 @@ enqueue_envelope(ImtaEnqueue *enq, EnqueueFile *file, GString *out, GError **err
 		.source = enq->source,
 		.channel = file->channel->name,
 		.host = file->host,
+		.then = file->then,
 		.priority = enq->priority,
 		.from = enq->return_path,
 		.envid = enq->envid,

@@ -410,6 +410,7 @@ imta_queue_open(const char *root, const ImtaCnf *cnf, const char *notify_socket,
 	queue->notify_fd = -1;
 	queue->cnf = cnf;
 	queue->pid = getpid();
+	imta_queue_set_mappings(queue, queue_bound_mappings(cnf));
 	g_mutex_init(&queue->lock);
 	queue->dirs_made = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (g_mkdir_with_parents(queue->root, QUEUE_DIR_MODE) < 0) {

@@ -95,6 +95,8 @@ queue_file_format_envelope(GString *out, const QueueFileEnvelope *env)
 	format_field(out, "source", env->source);
 	format_field(out, "channel", env->channel);
 	format_field(out, "host", env->host);
+	if (env->then != NULL)
+		format_field(out, "then", env->then);
 	g_string_append_printf(out, "priority %s\n", queue_priority_name(env->priority));
 	format_field(out, "from", env->from);
 	if (env->envid != NULL)
@@ -292,6 +294,7 @@ parse_notify(const char *text, guint *notify_r)
 /* What the envelope said, before it becomes an ImtaMessage. */
 typedef struct {
 	char *id, *source, *channel, *host, *from, *envid;
+	char *then;             /* optional: the channel to go on to */
 	gint64 created, size;
 	int priority;           /* -1: not given */
 	ImtaRet ret;
@@ -307,6 +310,7 @@ envelope_clear(Envelope *env)
 	g_free(env->source);
 	g_free(env->channel);
 	g_free(env->host);
+	g_free(env->then);
 	g_free(env->from);
 	g_free(env->envid);
 	if (env->rcpts != NULL)
@@ -401,6 +405,8 @@ parse_envelope_line(Reader *r, Envelope *env, const char *line, GError **error)
 		return set_once(r, &env->channel, key, value, error);
 	if (strcmp(key, "host") == 0)
 		return set_once(r, &env->host, key, value, error);
+	if (strcmp(key, "then") == 0)
+		return set_once(r, &env->then, key, value, error);
 	if (strcmp(key, "from") == 0)
 		return set_once(r, &env->from, key, value, error);
 	if (strcmp(key, "envid") == 0)
@@ -645,6 +651,9 @@ entry_from_envelope(Reader *r, Envelope *env, goffset content_offset)
 	if (env->envid != NULL)
 		imta_message_set_envid(entry->message, env->envid);
 	imta_message_set_ret(entry->message, env->ret);
+	imta_message_set_source_channel(entry->message, env->source);
+	imta_message_set_onward_channel(entry->message, env->then);
+	imta_message_set_priority(entry->message, entry->priority);
 	priv->warned = g_array_new(FALSE, FALSE, sizeof(gint64));
 	priv->recorded = g_array_sized_new(FALSE, TRUE, sizeof(QueueRecorded), env->rcpts->len);
 	g_array_set_size(priv->recorded, env->rcpts->len);

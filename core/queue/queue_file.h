@@ -41,6 +41,9 @@ struct _ImtaQueue {
 	GMutex lock;                /* dirs_made and committer */
 	GHashTable *dirs_made;      /* directories known to exist (relative) */
 	QueueCommitter *committer;  /* started on the first commit */
+	const ImtaMappings *mappings;          /* divert.c: NULL = none */
+	const ImtaMappingTable *conversions;   /* its CONVERSIONS table, or NULL */
+	gboolean divert_warned;                /* a missing channel was reported */
 };
 
 /* ---- queue.c: names, directories, errors ------------------------------ */
@@ -77,6 +80,16 @@ gboolean queue_path_split(const char *rel, char **dir_r, char **name_r);
 /* write() all of `length` bytes; -1 with errno. */
 int queue_write_all(int fd, const void *data, gsize length);
 
+/* ---- divert.c ------------------------------------------------------- */
+
+/* The mappings imta_queue_bind_mappings() bound to `cnf`, or NULL. */
+const ImtaMappings *queue_bound_mappings(const ImtaCnf *cnf);
+/* The channel a recipient for `channel` is queued to (see queue.h);
+ * *onward_r is `channel`'s name when diverted, else NULL. */
+const ImtaChannel *queue_divert(ImtaQueue *queue, const char *source,
+				const ImtaChannel *channel, gboolean partial,
+				const char **onward_r);
+
 /* ---- queue_file.c: the format ---------------------------------------- */
 
 typedef struct {
@@ -91,6 +104,7 @@ typedef struct {
 	const char *source;
 	const char *channel;
 	const char *host;
+	const char *then;           /* the channel to go on to, or NULL */
 	ImtaPriority priority;
 	const char *from;           /* "" = null return path */
 	const char *envid;          /* NULL: none */
