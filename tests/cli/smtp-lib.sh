@@ -54,15 +54,18 @@ smtp_stop() {
 	JC_PID=""
 }
 
-# smtp_instance: make_instance, then the services SMTP (tcp_local) and
-# SMTP_SUBMIT (tcp_submit) on free ports $SMTP_PORT and $SUBMIT_PORT.
+# smtp_instance: make_instance, then the services SMTP (tcp_local),
+# SMTP_SUBMIT (tcp_submit) and LMTP (tcp_lmtpss) on free ports $SMTP_PORT,
+# $SUBMIT_PORT and $LMTP_PORT (with the PORT_ACCESS lines of the LMTP port).
 smtp_instance() {
 	make_instance
 	trap 'smtp_stop; rm -rf "$T"' EXIT
 	SMTP_PORT=$(free_port)
 	SUBMIT_PORT=$(free_port)
+	LMTP_PORT=$(free_port)
 	sed -i -e "s/^PORT=2525\$/PORT=$SMTP_PORT/" -e "s/^PORT=2587\$/PORT=$SUBMIT_PORT/" \
-		"$C/dispatcher.cnf"
+		-e "s/^PORT=2424\$/PORT=$LMTP_PORT/" "$C/dispatcher.cnf"
+	sed -i "s/^  TCP|\*|2424|/  TCP|*|$LMTP_PORT|/" "$C/mappings"
 	printf 'DNS_SERVERS=127.0.0.1:%s\nDNS_TIMEOUT=1\n' "$(dead_port)" >>"$C/option.dat"
 	# 127.0.0.1 plays an Internet client, 127.0.0.2 a trusted one.
 	sed -i 's|^  \$(127\.0\.0\.0/8)  *\$Y$|  $(127.0.0.2/32)  $Y|' "$C/mappings"
