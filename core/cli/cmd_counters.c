@@ -5,12 +5,15 @@
  *   imsimta cache -view [CHANNEL]       its state: jobs per pool, messages
  *   imsimta state                       the same as cache -view
  *   imsimta cache -sync                 rescan the queue directories
+ *   imsimta cache -flush                empty the workers' directory caches
  *   imsimta submit CHANNEL...           deliver a channel's queue now
  *
  * Each fails with exit 69 and says so when no job controller runs.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <glib.h>
@@ -276,6 +279,7 @@ static const char state_help[] =
 	"Usage: imsimta state [CHANNEL]\n"
 	"       imsimta cache -view [CHANNEL]\n"
 	"       imsimta cache -sync\n"
+	"       imsimta cache -flush\n"
 	"\n"
 	"-view (and state) show the running job controller's state: messages it\n"
 	"tracks, delayed and in delivery, its message limit, the jobs of each pool\n"
@@ -283,14 +287,37 @@ static const char state_help[] =
 	"running.  With CHANNEL, only that channel's row.\n"
 	"-sync makes it rescan the queue directories (files it does not track yet,\n"
 	"for instance copied in by hand, are picked up).\n"
+	"-flush empties the directory caches of the running dispatcher's workers\n"
+	"(it sends the dispatcher SIGHUP, which also reopens the logs).  imsimta\n"
+	"commands and master jobs read the directory afresh each time they run.\n"
 	"Exit status: 0, 64 usage, 69 no job controller running, 78 configuration error.\n";
+
+/* The workers hold the only long-lived directory caches; the dispatcher
+ * passes SIGHUP on to them. */
+static int
+state_flush(const ImtaConfig *config)
+{
+	pid_t pid = cli_dispatcher_pid(config);
+
+	if (pid == 0) {
+		printf("No dispatcher is running: no directory cache to flush.\n");
+		return 0;
+	}
+	if (kill(pid, SIGHUP) < 0) {
+		fprintf(stderr, "imsimta cache: cannot signal the dispatcher (pid %d): %s\n",
+			(int)pid, g_strerror(errno));
+		return EXIT_UNAVAILABLE;
+	}
+	printf("The dispatcher's workers are flushing their directory caches.\n");
+	return 0;
+}
 
 int
 cli_state(const CliGlobal *global, int argc, char **argv)
 {
 	g_autoptr(ImtaConfig) config = NULL;
 	gboolean is_cache = strcmp(argv[0], "cache") == 0;
-	gboolean view = !is_cache, sync = FALSE;
+	gboolean view = !is_cache, sync = FALSE, flush = FALSE;
 	const char *channel = NULL;
 	int status = 0;
 
@@ -303,6 +330,8 @@ cli_state(const CliGlobal *global, int argc, char **argv)
 			view = TRUE;
 		else if (is_cache && strcmp(argv[i], "-sync") == 0)
 			sync = TRUE;
+		else if (is_cache && strcmp(argv[i], "-flush") == 0)
+			flush = TRUE;
 		else if (is_cache && g_str_has_prefix(argv[i], "-change")) {
 			fprintf(stderr, "imsimta cache: -change is not supported: edit "
 				"job_controller.cnf or imta.cnf and run imsimta restart "
@@ -315,13 +344,15 @@ cli_state(const CliGlobal *global, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (view == sync) {
-		fprintf(stderr, "imsimta cache: expected -view [CHANNEL] or -sync\n");
+	if ((int)view + (int)sync + (int)flush != 1) {
+		fprintf(stderr, "imsimta cache: expected -view [CHANNEL], -sync or -flush\n");
 		return EXIT_USAGE;
 	}
 	config = cli_load_config(global, 0);
 	if (config == NULL)
 		return EXIT_CONFIG;
+	if (flush)
+		return state_flush(config);
 	if (channel != NULL && imta_cnf_channel_by_name(config->cnf, channel) == NULL) {
 		fprintf(stderr, "imsimta %s: no channel %s in %s\n", argv[0], channel,
 			config->cnf->path);

@@ -840,19 +840,9 @@ static ImtaDirectory *
 mbx_open_directory(Mbx *mbx)
 {
 	g_autoptr(GError) error = NULL;
-	const char *spec = mbx->config->tailor->directory;
-	ImtaDirectoryOptions options = {
-		.cache_size = 0,
-		.local_host = mbx->config->tailor->hostname,
-	};
-	ImtaDirectory *dir;
+	/* Uncached: the limits shown are those in the directory now. */
+	ImtaDirectory *dir = imta_config_open_directory(mbx->config, FALSE, &error);
 
-	if (spec == NULL || !g_str_has_prefix(spec, "ldif:")) {
-		fprintf(stderr, "imsimta mboxutil: IMTA_DIRECTORY \"%s\" cannot be read here: "
-			"limits are the store's defaults\n", spec != NULL ? spec : "");
-		return NULL;
-	}
-	dir = imta_directory_open_ldif(spec + strlen("ldif:"), &options, &error);
 	if (dir == NULL)
 		fprintf(stderr, "imsimta mboxutil: the directory cannot be read (%s): limits are "
 			"the store's defaults\n", error->message);

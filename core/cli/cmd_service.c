@@ -933,3 +933,12 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 	}
 	return status;
 }
+
+pid_t
+cli_dispatcher_pid(const ImtaConfig *config)
+{
+	const ServiceComponent *comp = service_component("dispatcher");
+	pid_t pid = service_read_pid(config, comp);
+
+	return pid > 0 && service_pid_is_component(pid, comp) ? pid : 0;
+}

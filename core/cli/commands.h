@@ -7,10 +7,12 @@
 #ifndef IMTA_CLI_COMMANDS_H
 #define IMTA_CLI_COMMANDS_H
 
+#include <sys/types.h>
 #include <glib.h>
 #include <imta/config.h>
 #include <imta/jc_client.h>
 #include <imta/store.h>
+#include <imta/queue.h>
 
 #define EXIT_USAGE 64        /* EX_USAGE */
 #define EXIT_DATAERR 65      /* EX_DATAERR: an address did not route */
@@ -48,6 +50,18 @@ int cli_enqueue(const CliGlobal *global, int argc, char **argv);
 int cli_mboxutil(const CliGlobal *global, int argc, char **argv);
 int cli_hashdir(const CliGlobal *global, int argc, char **argv);
 int cli_reconstruct(const CliGlobal *global, int argc, char **argv);
+int cli_directory(const CliGlobal *global, int argc, char **argv);
+
+/* The pid of the running dispatcher (its pid file, checked to name a live
+ * imta-dispatcher), or 0. */
+pid_t cli_dispatcher_pid(const ImtaConfig *config);
+
+/* imsimta qm reprocess: hold queue file `path`, queue its pending
+ * recipients with the same envelope and content to channel `target`,
+ * then remove it; *new_id_r gets the new queue id (NULL when nothing
+ * was pending).  On failure the original is left in place. */
+gboolean cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *target,
+		     char **new_id_r, GError **error);
 
 /* Open the instance's message store (store.cnf in the configuration
  * directory, IMTA_STORE as its default root); *store_config_r (optional)

@@ -34,13 +34,15 @@ static const CliVerbRow verbs[] = {
 	{ "enqueue", cli_enqueue, "queue a message from standard input for the given addresses" },
 	{ "submit", cli_submit, "have the job controller deliver a channel's queue now" },
 	{ "counters", cli_counters, "per-channel message counts since the job controller started" },
-	{ "cache", cli_state, "the job controller's state (-view) or a queue rescan (-sync)" },
+	{ "cache", cli_state, "the job controller's state (-view), a queue rescan (-sync) or "
+	  "a directory cache flush (-flush)" },
 	{ "state", cli_state, "the job controller's state: jobs per pool, messages tracked" },
 	{ "mboxutil", cli_mboxutil, "the message store's mailboxes: list, create, delete, rename, "
 				    "quota, messages, print" },
 	{ "reconstruct", cli_reconstruct, "check or rebuild the message store's indexes and "
 					  "system area" },
 	{ "hashdir", cli_hashdir, "the hash directory of a user's mailbox" },
+	{ "directory", cli_directory, "look up addresses, domains and passwords in the directory" },
 };
 
 static void

@@ -5,10 +5,12 @@
 
 #include <pwd.h>
 #include <string.h>
+#include <ldap.h>
 #include <glib.h>
 
 #include <imta/config.h>
 #include <imta/rewrite.h>
+#include <imta/queue.h>
 
 typedef struct {
 	guint flags;
@@ -123,25 +125,122 @@ config_load_optional(ImtaConfig *config, ConfigLoad *load)
 	return TRUE;
 }
 
+/* IMTA_DIRECTORY=ldap://host[:port]/BASE: the server and base DN. */
 static gboolean
-config_open_directory(ImtaConfig *config, ConfigLoad *load)
+config_ldap_url(const char *spec, char **uri_r, char **base_r, GError **error)
+{
+	LDAPURLDesc *desc = NULL;
+
+	if (ldap_url_parse(spec, &desc) != LDAP_URL_SUCCESS) {
+		g_set_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_SYNTAX,
+			    "IMTA_DIRECTORY \"%s\": expected ldap://host[:port]/BASE-DN", spec);
+		return FALSE;
+	}
+	if (desc->lud_attrs != NULL || desc->lud_filter != NULL || desc->lud_exts != NULL ||
+	    strchr(spec, '?') != NULL) {
+		ldap_free_urldesc(desc);
+		g_set_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_SYNTAX,
+			    "IMTA_DIRECTORY \"%s\": the URL names a server and a base DN only",
+			    spec);
+		return FALSE;
+	}
+	*base_r = desc->lud_dn != NULL && *desc->lud_dn != '\0' ? g_strdup(desc->lud_dn) : NULL;
+	ldap_free_urldesc(desc);
+	/* The server part: everything before the path. */
+	{
+		const char *path = strchr(strstr(spec, "://") + 3, '/');
+
+		*uri_r = path != NULL ? g_strndup(spec, (gsize)(path - spec)) : g_strdup(spec);
+	}
+	return TRUE;
+}
+
+static ImtaDirectory *
+config_open_ldap(const ImtaConfig *config, const char *spec,
+		 const ImtaDirectoryOptions *options, GError **error)
+{
+	const ImtaOptionDat *od = config->options;
+	g_autofree char *url_uri = NULL;
+	g_autofree char *url_base = NULL;
+	g_autofree char *host_uris = NULL;
+	g_autofree char *password_file = NULL;
+	ImtaDirectoryLdapOptions ldap = {
+		.uris = od->ldap_uris,
+		.bind_dn = od->ldap_bind_dn,
+		.bind_password = od->ldap_bind_password,
+		.sasl_mech = od->ldap_sasl_mech,
+		.sasl_authcid = od->ldap_sasl_authcid,
+		.sasl_authzid = od->ldap_sasl_authzid,
+		.sasl_realm = od->ldap_sasl_realm,
+		.base_dn = od->ldap_base_dn,
+		.domain_root = od->ldap_domain_root,
+		.timeout = (guint)od->ldap_timeout,
+		.connect_timeout = (guint)od->ldap_connect_timeout,
+		.pool_size = (guint)od->ldap_pool_size,
+		.retry_interval = (guint)od->ldap_retry_interval,
+		.auth_method = od->ldap_auth_method != NULL &&
+			       g_ascii_strcasecmp(od->ldap_auth_method, "bind") == 0
+			       ? IMTA_DIR_LDAP_AUTH_BIND : IMTA_DIR_LDAP_AUTH_COMPARE,
+	};
+	ImtaDirectory *dir;
+
+	if (g_ascii_strcasecmp(spec, "ldap:") != 0) {
+		if (!config_ldap_url(spec, &url_uri, &url_base, error))
+			return NULL;
+		ldap.uris = url_uri;
+		if (url_base != NULL)
+			ldap.base_dn = url_base;
+	} else if (od->ldap_uris != NULL && od->ldap_host != NULL) {
+		g_set_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_DUPLICATE,
+			    "%s: set LDAP_URIS or LDAP_HOST, not both",
+			    od->path != NULL ? od->path : "option.dat");
+		return NULL;
+	} else if (od->ldap_host != NULL) {
+		host_uris = imta_directory_ldap_hosts_to_uris(od->ldap_host, (guint)od->ldap_port,
+							      error);
+		if (host_uris == NULL)
+			return NULL;
+		ldap.uris = host_uris;
+	}
+	if (od->ldap_bind_password_file != NULL) {
+		password_file = g_canonicalize_filename(od->ldap_bind_password_file, config->dir);
+		ldap.bind_password_file = password_file;
+	}
+	dir = imta_directory_open_ldap(&ldap, options, error);
+	if (dir == NULL)
+		g_prefix_error(error, "%s: ", od->path != NULL ? od->path : "option.dat");
+	return dir;
+}
+
+ImtaDirectory *
+imta_config_open_directory(const ImtaConfig *config, gboolean cache, GError **error)
 {
 	const char *spec = config->tailor->directory;
 	ImtaDirectoryOptions options = {
-		.cache_size = (guint)config->options->directory_cache_size,
+		.cache_size = cache ? (guint)config->options->directory_cache_size : 0,
 		.cache_ttl = (guint)config->options->directory_cache_ttl,
 		.negative_ttl = (guint)config->options->directory_negative_ttl,
 		.local_host = config->tailor->hostname,
 	};
+
+	if (g_ascii_strncasecmp(spec, "ldif:", 5) == 0)
+		return imta_directory_open_ldif(spec + strlen("ldif:"), &options, error);
+	if (g_ascii_strncasecmp(spec, "ldap:", 5) == 0 ||
+	    g_ascii_strncasecmp(spec, "ldaps:", 6) == 0 ||
+	    g_ascii_strncasecmp(spec, "ldapi:", 6) == 0)
+		return config_open_ldap(config, spec, &options, error);
+	g_set_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_UNKNOWN,
+		    "IMTA_DIRECTORY: unknown directory backend \"%s\" (expected ldif:FILE or "
+		    "ldap:)", spec);
+	return NULL;
+}
+
+static gboolean
+config_open_directory(ImtaConfig *config, ConfigLoad *load)
+{
 	GError *error = NULL;
 
-	if (!g_str_has_prefix(spec, "ldif:")) {
-		g_set_error(&error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_UNKNOWN,
-			    "IMTA_DIRECTORY: unknown directory backend \"%s\" (expected ldif:FILE)",
-			    spec);
-		return config_fail(load, error);
-	}
-	config->directory = imta_directory_open_ldif(spec + strlen("ldif:"), &options, &error);
+	config->directory = imta_config_open_directory(config, TRUE, &error);
 	if (config->directory == NULL)
 		return config_fail(load, error);
 	return TRUE;
@@ -167,6 +266,8 @@ imta_config_load(const char *dir, guint flags, GPtrArray *errors, GError **error
 		goto out;
 	if (!config_load_optional(config, &load))
 		goto out;
+	if (config->cnf != NULL && config->mappings != NULL)
+		imta_queue_bind_mappings(config->cnf, config->mappings);
 	if ((flags & IMTA_CONFIG_OPEN_DIRECTORY) && config->options != NULL &&
 	    !config_open_directory(config, &load))
 		goto out;
@@ -190,6 +291,8 @@ imta_config_free(ImtaConfig *config)
 	g_clear_pointer(&config->directory, imta_directory_free);
 	g_clear_pointer(&config->job_controller, imta_job_controller_cnf_free);
 	g_clear_pointer(&config->dispatcher, imta_dispatcher_cnf_free);
+	if (config->cnf != NULL)
+		imta_queue_bind_mappings(config->cnf, NULL);
 	g_clear_pointer(&config->mappings, imta_mappings_free);
 	g_clear_pointer(&config->cnf, imta_cnf_free);
 	g_clear_pointer(&config->plugins, imta_plugin_registry_free);

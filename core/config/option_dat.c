@@ -5,9 +5,11 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <ldap.h>
 #include <glib.h>
 
 #include <imta/cfgfile.h>
+#include <imta/directory.h>
 #include <imta/options.h>
 #include <imta/option_dat.h>
 
@@ -20,6 +22,10 @@ static gboolean od_check_ldap_url(const char *value, const char **expected_r);
 static gboolean od_check_attribute(const char *value, const char **expected_r);
 static gboolean od_check_attributes(const char *value, const char **expected_r);
 static gboolean od_check_delivery_options(const char *value, const char **expected_r);
+static gboolean od_check_ldap_uris(const char *value, const char **expected_r);
+static gboolean od_check_ldap_hosts(const char *value, const char **expected_r);
+static gboolean od_check_dn(const char *value, const char **expected_r);
+static gboolean od_check_ldap_auth_method(const char *value, const char **expected_r);
 
 #define OD_DELIVERY_OPTIONS_DEFAULT \
 	"*mailbox=$M%$\\$2I$_+$2S@ims-ms-daemon, &members=*, *native=$M@native-daemon, " \
@@ -149,6 +155,55 @@ const ImtaOptionSpec imta_option_dat_options[] = {
 	{ .name = "DIRECTORY_NEGATIVE_TTL", .kind = IMTA_OPT_DURATION, .default_value = "60",
 	  .min = 0, .max = 86400, .offset = OD(directory_negative_ttl), .scopes = OD_SCOPE,
 	  .doc = "seconds a \"no such entry\" answer is kept" },
+	{ .name = "LDAP_URIS", .kind = IMTA_OPT_STRING, .offset = OD(ldap_uris),
+	  .scopes = OD_SCOPE, .check = od_check_ldap_uris,
+	  .doc = "LDAP servers in order of preference: ldap://host[:port], ldaps://..., "
+		 "ldapi://%2Fpath (IMTA_DIRECTORY=ldap:)" },
+	{ .name = "LDAP_HOST", .kind = IMTA_OPT_STRING, .offset = OD(ldap_host),
+	  .scopes = OD_SCOPE, .check = od_check_ldap_hosts,
+	  .doc = "LDAP servers as host[:port] names, when LDAP_URIS is not set" },
+	{ .name = "LDAP_PORT", .kind = IMTA_OPT_INT, .default_value = "389", .min = 1,
+	  .max = 65535, .offset = OD(ldap_port), .scopes = OD_SCOPE,
+	  .doc = "port of the LDAP_HOST servers that name none" },
+	{ .name = "LDAP_BIND_DN", .kind = IMTA_OPT_STRING, .offset = OD(ldap_bind_dn),
+	  .scopes = OD_SCOPE, .check = od_check_dn,
+	  .doc = "DN of the MTA's simple bind (unset: anonymous)" },
+	{ .name = "LDAP_BIND_PASSWORD", .kind = IMTA_OPT_STRING, .offset = OD(ldap_bind_password),
+	  .scopes = OD_SCOPE, .flags = IMTA_OPT_HIDDEN,
+	  .doc = "password of the bind (prefer LDAP_BIND_PASSWORD_FILE)" },
+	{ .name = "LDAP_BIND_PASSWORD_FILE", .kind = IMTA_OPT_STRING,
+	  .offset = OD(ldap_bind_password_file), .scopes = OD_SCOPE,
+	  .doc = "file holding the bind password, readable by the MTA's user only" },
+	{ .name = "LDAP_SASL_MECH", .kind = IMTA_OPT_STRING, .offset = OD(ldap_sasl_mech),
+	  .scopes = OD_SCOPE, .check = imta_option_check_word,
+	  .doc = "SASL mechanism of the bind: EXTERNAL, PLAIN, DIGEST-MD5, ... (unset: simple)" },
+	{ .name = "LDAP_SASL_AUTHCID", .kind = IMTA_OPT_STRING, .offset = OD(ldap_sasl_authcid),
+	  .scopes = OD_SCOPE, .doc = "SASL authentication identity of the bind" },
+	{ .name = "LDAP_SASL_AUTHZID", .kind = IMTA_OPT_STRING, .offset = OD(ldap_sasl_authzid),
+	  .scopes = OD_SCOPE, .doc = "SASL authorization identity of the bind (unset: none)" },
+	{ .name = "LDAP_SASL_REALM", .kind = IMTA_OPT_STRING, .offset = OD(ldap_sasl_realm),
+	  .scopes = OD_SCOPE, .doc = "SASL realm of the bind (unset: none)" },
+	{ .name = "LDAP_BASE_DN", .kind = IMTA_OPT_STRING, .offset = OD(ldap_base_dn),
+	  .scopes = OD_SCOPE, .check = od_check_dn,
+	  .doc = "subtree holding the users and groups" },
+	{ .name = "LDAP_DOMAIN_ROOT", .kind = IMTA_OPT_STRING, .offset = OD(ldap_domain_root),
+	  .scopes = OD_SCOPE, .check = od_check_dn,
+	  .doc = "subtree holding the domain entries (unset: LDAP_BASE_DN)" },
+	{ .name = "LDAP_TIMEOUT", .kind = IMTA_OPT_DURATION, .default_value = "10", .min = 1,
+	  .max = 600, .offset = OD(ldap_timeout), .scopes = OD_SCOPE,
+	  .doc = "seconds one LDAP request may take" },
+	{ .name = "LDAP_CONNECT_TIMEOUT", .kind = IMTA_OPT_DURATION, .default_value = "5",
+	  .min = 1, .max = 600, .offset = OD(ldap_connect_timeout), .scopes = OD_SCOPE,
+	  .doc = "seconds one connection attempt to an LDAP server may take" },
+	{ .name = "LDAP_POOL_SIZE", .kind = IMTA_OPT_INT, .default_value = "8", .min = 1,
+	  .max = 1024, .offset = OD(ldap_pool_size), .scopes = OD_SCOPE,
+	  .doc = "LDAP connections per process, shared by its threads" },
+	{ .name = "LDAP_RETRY_INTERVAL", .kind = IMTA_OPT_DURATION, .default_value = "60",
+	  .min = 1, .max = 86400, .offset = OD(ldap_retry_interval), .scopes = OD_SCOPE,
+	  .doc = "seconds a failed LDAP server is avoided, and a fallback server kept" },
+	{ .name = "LDAP_AUTH_METHOD", .kind = IMTA_OPT_STRING, .default_value = "compare",
+	  .offset = OD(ldap_auth_method), .scopes = OD_SCOPE, .check = od_check_ldap_auth_method,
+	  .doc = "SMTP AUTH passwords: compare (with userPassword) or bind (as the user)" },
 	{ .name = "DNS_SERVERS", .kind = IMTA_OPT_STRING, .offset = OD(dns_servers),
 	  .scopes = OD_SCOPE,
 	  .doc = "name servers as addr[:port], comma-separated; IPv6 as [addr]:port "
@@ -239,6 +294,45 @@ od_check_delivery_options(const char *value, const char **expected_r)
 			return FALSE;
 	}
 	return TRUE;
+}
+
+static gboolean
+od_check_ldap_uris(const char *value, const char **expected_r)
+{
+	g_auto(GStrv) uris = imta_directory_ldap_parse_uris(value, NULL);
+
+	*expected_r = "1 to 16 LDAP URIs (ldap://host[:port], ldaps://host[:port], "
+		      "ldapi://%2Fsocket%2Fpath) separated by spaces or commas";
+	return uris != NULL;
+}
+
+static gboolean
+od_check_ldap_hosts(const char *value, const char **expected_r)
+{
+	g_autofree char *uris = imta_directory_ldap_hosts_to_uris(value, 389, NULL);
+
+	*expected_r = "1 to 16 host names or addresses, each with an optional :port, "
+		      "separated by spaces or commas";
+	return uris != NULL;
+}
+
+static gboolean
+od_check_dn(const char *value, const char **expected_r)
+{
+	LDAPDN dn = NULL;
+	int rc = ldap_str2dn(value, &dn, LDAP_DN_FORMAT_LDAPV3);
+
+	*expected_r = "a distinguished name such as o=example.com or dc=example,dc=com";
+	if (dn != NULL)
+		ldap_dnfree(dn);
+	return rc == LDAP_SUCCESS;
+}
+
+static gboolean
+od_check_ldap_auth_method(const char *value, const char **expected_r)
+{
+	*expected_r = "compare or bind";
+	return g_ascii_strcasecmp(value, "compare") == 0 || g_ascii_strcasecmp(value, "bind") == 0;
 }
 
 static ImtaOptionDat *

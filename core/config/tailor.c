@@ -60,21 +60,26 @@ const ImtaOptionSpec imta_tailor_options[] = {
 	  .doc = "this system's host name (default: the system's own)" },
 	{ .name = "IMTA_DIRECTORY", .kind = IMTA_OPT_STRING, .default_value = "ldif:directory.ldif",
 	  .offset = TL(directory), .scopes = IMTA_SCOPE_GLOBAL, .check = tailor_check_directory,
-	  .doc = "directory backend: ldif:FILE" },
+	  .doc = "directory backend: ldif:FILE, or ldap: (servers from option.dat LDAP_*)" },
 	{ .name = "IMTA_MAIL_LOG", .kind = IMTA_OPT_STRING, .default_value = "file",
 	  .offset = TL(mail_log), .scopes = IMTA_SCOPE_GLOBAL, .check = tailor_check_mail_log,
 	  .doc = "message log: file (<IMTA_LOG>/mail.log_current) or syslog" },
+	{ .name = "IMTA_CONVERSION_FILE", .kind = IMTA_OPT_STRING, .offset = TL(conversion_file),
+	  .scopes = IMTA_SCOPE_GLOBAL,
+	  .doc = "the conversion channel's conversions file (default: conversions in IMTA_TABLE)" },
 };
 const gsize imta_tailor_n_options = G_N_ELEMENTS(imta_tailor_options);
 
 static gboolean
 tailor_check_directory(const char *value, const char **expected_r)
 {
-	*expected_r = "ldif:FILE or an ldap:// URL";
+	*expected_r = "ldif:FILE, ldap: or an ldap://host[:port]/BASE-DN URL";
 	if (g_ascii_strncasecmp(value, "ldif:", 5) == 0)
 		return value[5] != '\0';
-	return g_ascii_strncasecmp(value, "ldap://", 7) == 0 ||
-	       g_ascii_strncasecmp(value, "ldaps://", 8) == 0;
+	return g_ascii_strcasecmp(value, "ldap:") == 0 ||
+	       g_ascii_strncasecmp(value, "ldap://", 7) == 0 ||
+	       g_ascii_strncasecmp(value, "ldaps://", 8) == 0 ||
+	       g_ascii_strncasecmp(value, "ldapi://", 8) == 0;
 }
 
 static gboolean
@@ -131,6 +136,10 @@ tailor_finish(ImtaTailor *tailor)
 		tailor->table_dir = g_strdup(tailor->config_dir);
 	for (gsize i = 0; i < G_N_ELEMENTS(paths); i++)
 		tailor_resolve(paths[i], tailor->config_dir);
+	if (tailor->conversion_file == NULL)
+		tailor->conversion_file = g_build_filename(tailor->table_dir, "conversions", NULL);
+	else
+		tailor_resolve(&tailor->conversion_file, tailor->config_dir);
 	if (tailor->hostname == NULL)
 		tailor->hostname = g_strdup(g_get_host_name());
 	if (tailor->directory != NULL && g_ascii_strncasecmp(tailor->directory, "ldif:", 5) == 0) {

@@ -571,6 +571,17 @@ imta_directory_open_ldif(const char *path, const ImtaDirectoryOptions *options, 
 	return imta_directory_new(backend, options);
 }
 
+ImtaDirectory *
+imta_directory_open_ldap(const ImtaDirectoryLdapOptions *ldap, const ImtaDirectoryOptions *options,
+			 GError **error)
+{
+	ImtaDirBackend *backend = imta_dir_ldap_backend_new(ldap, options, error);
+
+	if (backend == NULL)
+		return NULL;
+	return imta_directory_new(backend, options);
+}
+
 void
 imta_directory_set_clock(ImtaDirectory *dir, ImtaDirClock clock, gpointer data)
 {
@@ -599,6 +610,14 @@ void
 imta_directory_flush(ImtaDirectory *dir)
 {
 	imta_dir_cache_flush(dir->cache);
+	if (dir->backend->ops->flush != NULL)
+		dir->backend->ops->flush(dir->backend);
+}
+
+const char *
+imta_directory_backend_name(const ImtaDirectory *dir)
+{
+	return dir->backend->ops->name;
 }
 
 void
@@ -1038,6 +1057,17 @@ expand_rfc822(Expansion *ex, const char *address, guint depth, GError **error)
 	return expand_add(ex, address, error);
 }
 
+static gint
+expand_entry_dn_cmp(gconstpointer a, gconstpointer b)
+{
+	const ImtaDirEntry *ea = *(ImtaDirEntry *const *)a;
+	const ImtaDirEntry *eb = *(ImtaDirEntry *const *)b;
+	g_autofree char *na = imta_dir_dn_normalize(ea->dn);
+	g_autofree char *nb = imta_dir_dn_normalize(eb->dn);
+
+	return strcmp(na, nb);
+}
+
 static ImtaDirStatus
 expand_group(Expansion *ex, const ImtaDirEntry *group, guint depth, GError **error)
 {
@@ -1080,6 +1110,9 @@ expand_group(Expansion *ex, const ImtaDirEntry *group, guint depth, GError **err
 				g_prefix_error(error, "group \"%s\": ", entry_name(group));
 			return status;
 		}
+		/* Servers return search results in their own order; by DN,
+		 * every backend expands a group the same way. */
+		g_ptr_array_sort(members, expand_entry_dn_cmp);
 		for (guint m = 0; m < members->len; m++) {
 			status = expand_member_entry(ex, g_ptr_array_index(members, m), depth,
 						     error);
@@ -1289,8 +1322,13 @@ imta_directory_authenticate(ImtaDirectory *dir, const char *user, const char *pa
 	if (status != IMTA_DIR_FOUND)
 		return status;
 	/* Over-quota users may log in (to make room); others must be active. */
-	if (entry->kind != IMTA_DIR_USER || entry->password == NULL ||
+	if (entry->kind != IMTA_DIR_USER ||
 	    (entry->status != IMTA_DIR_STATUS_ACTIVE && entry->status != IMTA_DIR_STATUS_OVERQUOTA))
+		return IMTA_DIR_NOT_FOUND;
+	/* The source checks the password (an LDAP bind as the user). */
+	if (dir->backend->ops->authenticate != NULL)
+		return dir->backend->ops->authenticate(dir->backend, entry->dn, password, error);
+	if (entry->password == NULL)
 		return IMTA_DIR_NOT_FOUND;
 	return password_verify(entry->password, password, entry->dn, error)
 		? IMTA_DIR_FOUND : IMTA_DIR_NOT_FOUND;

@@ -63,6 +63,17 @@ typedef struct {
 				GPtrArray **entries_r, GError **error);
 
 	void (*free)(ImtaDirBackend *backend);
+
+	/* Optional: check `password` for the user entry `dn` at the source
+	 * (an LDAP bind as the user).  FOUND = good, NOT_FOUND = refused,
+	 * TEMPFAIL = no answer.  NULL: directory.c compares the entry's
+	 * userPassword itself. */
+	ImtaDirStatus (*authenticate)(ImtaDirBackend *backend, const char *dn,
+				      const char *password, GError **error);
+
+	/* Optional: forget what the backend keeps besides the API's cache
+	 * (imta_directory_flush). */
+	void (*flush)(ImtaDirBackend *backend);
 } ImtaDirBackendOps;
 
 struct _ImtaDirBackend {
@@ -154,6 +165,14 @@ void imta_dir_cache_free(ImtaDirCache *cache);
 
 /* Read `path`; errors say "file:line: ...". */
 ImtaDirBackend *imta_dir_ldif_backend_new(const char *path, GError **error);
+
+/* ---------------------------------------------------------------------- */
+/* The LDAP backend (ldap.c, ldap_config.c, ldap_pool.c). */
+
+/* Check the settings and make the (unconnected) backend; `options` are
+ * those the directory is opened with. */
+ImtaDirBackend *imta_dir_ldap_backend_new(const ImtaDirectoryLdapOptions *ldap,
+					  const ImtaDirectoryOptions *options, GError **error);
 
 G_END_DECLS
 

@@ -58,6 +58,14 @@ struct _ImtaConfig {
  * (any member may be NULL) and leaves the errors in `errors` only. */
 ImtaConfig *imta_config_load(const char *dir, guint flags, GPtrArray *errors, GError **error);
 
+/* Open the directory backend IMTA_DIRECTORY names ("ldif:FILE", "ldap:"
+ * with option.dat's LDAP_* settings, or an ldap://host/BASE-DN URL that
+ * overrides LDAP_URIS and LDAP_BASE_DN), with option.dat's cache
+ * settings; `cache` FALSE opens it without a cache.  Needs
+ * config->options.  Errors name the setting at fault. */
+ImtaDirectory *imta_config_open_directory(const ImtaConfig *config, gboolean cache,
+					  GError **error);
+
 /* The path of file `name` in the table directory; caller frees. */
 char *imta_config_path(const ImtaConfig *config, const char *name);
 

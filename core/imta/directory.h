@@ -3,7 +3,7 @@
  *
  * One API in front of interchangeable backends: the embedded LDIF backend
  * (the default; reads an LDIF file with the attributes of the messaging
- * LDAP schema, see imta-directory(5)) and, later, an LDAP backend.  Every
+ * LDAP schema, see imta-directory(5)) and the LDAP backend (libldap).  Every
  * lookup answers one of three ways, and callers must treat them
  * differently:
  *   IMTA_DIR_FOUND      an entry (or domain) exists;
@@ -111,6 +111,53 @@ typedef struct {
 ImtaDirectory *imta_directory_open_ldif(const char *path, const ImtaDirectoryOptions *options,
 					GError **error);
 
+/* The LDAP backend (libldap), imta-directory(5) "LDAP BACKEND".  Strings
+ * are borrowed for the call.  Servers are tried in the order given; a
+ * server that fails is avoided for retry_interval seconds, and
+ * connections to a later server are replaced after that long, so the
+ * first one is used again once it is back.  Nothing is contacted at open:
+ * an unreachable server makes lookups TEMPFAIL, never the open fail. */
+typedef enum {
+	IMTA_DIR_LDAP_AUTH_COMPARE, /* read userPassword and check it here */
+	IMTA_DIR_LDAP_AUTH_BIND,    /* bind to the server as the user */
+} ImtaDirLdapAuthMethod;
+
+typedef struct {
+	const char *uris;               /* LDAP_URIS: ldap://, ldaps://, ldapi:// (required) */
+	const char *bind_dn;            /* simple bind DN; NULL = anonymous */
+	const char *bind_password;      /* inline password; NULL = none */
+	const char *bind_password_file; /* absolute path, mode 0600/0400; wins if set */
+	const char *sasl_mech;          /* NULL = simple bind; EXTERNAL, PLAIN, DIGEST-MD5, ... */
+	const char *sasl_authcid;       /* SASL authentication identity */
+	const char *sasl_authzid;       /* SASL authorization identity; NULL = none */
+	const char *sasl_realm;         /* SASL realm; NULL = none */
+	const char *base_dn;            /* users and groups outside hosted domains (required) */
+	const char *domain_root;        /* where domain entries are searched; NULL = base_dn */
+	guint timeout;                  /* seconds per operation (1..600) */
+	guint connect_timeout;          /* seconds per TCP connect (1..600) */
+	guint pool_size;                /* connections per process (1..1024) */
+	guint retry_interval;           /* seconds a failed server is avoided (1..86400) */
+	ImtaDirLdapAuthMethod auth_method;
+} ImtaDirectoryLdapOptions;
+
+/* Open the LDAP backend.  Fails (IMTA_CONFIG_ERROR_*) only on unusable
+ * settings: a malformed URI list, a missing base DN, a password file that
+ * cannot be read or that group or others may read, a SASL mechanism this
+ * build cannot use. */
+ImtaDirectory *imta_directory_open_ldap(const ImtaDirectoryLdapOptions *ldap,
+					const ImtaDirectoryOptions *options, GError **error);
+
+/* Split an LDAP_URIS value (URIs separated by spaces or commas, at most
+ * 16) into normalised URIs ("ldap://host:port", "ldapi://%2Fpath").  A
+ * URI may name a server only (no DN, attributes or filter).  NULL with
+ * an IMTA_CONFIG_ERROR_SYNTAX error saying which URI is wrong. */
+GStrv imta_directory_ldap_parse_uris(const char *text, GError **error);
+
+/* Turn LDAP_HOST ("host[:port]" items separated by spaces or commas,
+ * IPv6 addresses in brackets) and LDAP_PORT into an LDAP_URIS value;
+ * NULL with an error as above. */
+char *imta_directory_ldap_hosts_to_uris(const char *hosts, guint port, GError **error);
+
 /* The entry (user or group) whose mail, mailAlternateAddress or
  * mailEquivalentAddress equals `address` (case-insensitive), searched under
  * the address's domain; a "@domain" alternate address catches every local
@@ -150,7 +197,9 @@ ImtaDirStatus imta_directory_search_url(ImtaDirectory *dir, const char *url,
  * with the addresses (possibly none), each once, in that order; NOT_FOUND
  * with an IMTA_DIRECTORY_ERROR_DATA error when the limit is exceeded, a
  * memberURL is malformed or groups nest more than 32 deep; TEMPFAIL when
- * any part could not be read. */
+ * any part could not be read.  The results of one memberURL are taken in
+ * the order of their DNs (case-folded), whatever order the backend
+ * returns them in. */
 ImtaDirStatus imta_directory_expand_group(ImtaDirectory *dir, const ImtaDirEntry *group,
 					  guint limit, GPtrArray **addresses_r, GError **error);
 
@@ -194,8 +243,12 @@ ImtaDirStatus imta_directory_delivery_addresses(ImtaDirectory *dir, const char *
 						const ImtaDirEntry *entry, const char *address,
 						GPtrArray **addresses_r, GError **error);
 
-/* Empty the cache. */
+/* Empty the cache (and whatever the backend keeps, such as the LDAP
+ * backend's hosted-domain table). */
 void imta_directory_flush(ImtaDirectory *dir);
+
+/* The backend's name: "ldif" or "ldap". */
+const char *imta_directory_backend_name(const ImtaDirectory *dir);
 
 /* Cache counters, for `imsimta` and tests. */
 typedef struct {

@@ -67,6 +67,24 @@ typedef struct {
 	char *tls_priority;              /* GnuTLS priority string */
 	GPtrArray *warnings;             /* char *, "file:line:column: text" */
 	GStringChunk *own_names;         /* file names, when the caller gave no chunk */
+	/* The LDAP directory backend (IMTA_DIRECTORY=ldap:), imta-directory(5). */
+	char *ldap_uris;                 /* "ldap://host:port ..."; NULL = from LDAP_HOST */
+	char *ldap_host;                 /* "host[:port] ..." (with ldap_port) */
+	gint64 ldap_port;
+	char *ldap_bind_dn;
+	char *ldap_bind_password;
+	char *ldap_bind_password_file;   /* relative to the configuration directory */
+	char *ldap_sasl_mech;
+	char *ldap_sasl_authcid;
+	char *ldap_sasl_authzid;
+	char *ldap_sasl_realm;
+	char *ldap_base_dn;
+	char *ldap_domain_root;          /* NULL = ldap_base_dn */
+	gint64 ldap_timeout;             /* seconds per request */
+	gint64 ldap_connect_timeout;     /* seconds per connect */
+	gint64 ldap_pool_size;
+	gint64 ldap_retry_interval;      /* seconds */
+	char *ldap_auth_method;          /* "compare" or "bind" */
 } ImtaOptionDat;
 
 extern const ImtaOptionSpec imta_option_dat_options[];

@@ -20,6 +20,8 @@
  *   IMTA_MAIL_LOG     where the message log goes: "file"
  *                     (<IMTA_LOG>/mail.log_current, the default) or
  *                     "syslog" (facility mail)
+ *   IMTA_CONVERSION_FILE the conversions file of the conversion channel
+ *                     (default: "conversions" in IMTA_TABLE)
  */
 #ifndef IMTA_TAILOR_H
 #define IMTA_TAILOR_H
@@ -42,6 +44,7 @@ typedef struct {
 	char *hostname;
 	char *directory;    /* backend spec, e.g. "ldif:/abs/path/directory.ldif" */
 	char *mail_log;     /* "file" or "syslog" (any case) */
+	char *conversion_file; /* the conversion channel's conversions file */
 } ImtaTailor;
 
 /* Read <config_dir>/imta_tailor.  A missing file is not an error: every

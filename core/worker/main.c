@@ -12,7 +12,8 @@
  * gone), SIGTERM or SIGINT stop new connections and ask every session to
  * end at its next safe point (ops->drain); the worker exits 0 when the
  * last one has closed.  After a signal, sessions still open 30 seconds
- * later are closed.  SIGHUP reopens the log.
+ * later are closed.  SIGHUP reopens the log and flushes the directory
+ * cache.
  *
  * Exit statuses: 0 after retiring, 1 when blocking work never ended at
  * shutdown, 64 for a wrong command line, 69 when the event threads
@@ -311,9 +312,14 @@ worker_on_stop_signal(gpointer data)
 static gboolean
 worker_on_sighup(gpointer data)
 {
+	Worker *w = data;
+
 	imta_log_reopen();
 	imta_mail_log_reopen();
-	imta_log(IMTA_LOG_INFO, "log reopened");
+	/* imsimta cache -flush: directory changes show at once. */
+	if (w->ctx.config != NULL && w->ctx.config->directory != NULL)
+		imta_directory_flush(w->ctx.config->directory);
+	imta_log(IMTA_LOG_INFO, "log reopened, directory cache flushed");
 	return G_SOURCE_CONTINUE;
 }
 

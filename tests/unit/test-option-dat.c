@@ -70,6 +70,12 @@ static const NameValue default_rows[] = {
 	{ "LDAP_DOMAIN_ATTR_CANONICAL", "inetCanonicalDomainName" },
 	{ "DIRECTORY_CACHE_SIZE", "10000" }, { "DIRECTORY_CACHE_TTL", "600" },
 	{ "DIRECTORY_NEGATIVE_TTL", "60" },
+	{ "LDAP_URIS", "" }, { "LDAP_HOST", "" }, { "LDAP_PORT", "389" }, { "LDAP_BIND_DN", "" },
+	{ "LDAP_BIND_PASSWORD", "" }, { "LDAP_BIND_PASSWORD_FILE", "" }, { "LDAP_SASL_MECH", "" },
+	{ "LDAP_SASL_AUTHCID", "" }, { "LDAP_SASL_AUTHZID", "" }, { "LDAP_SASL_REALM", "" },
+	{ "LDAP_BASE_DN", "" }, { "LDAP_DOMAIN_ROOT", "" }, { "LDAP_TIMEOUT", "10" },
+	{ "LDAP_CONNECT_TIMEOUT", "5" }, { "LDAP_POOL_SIZE", "8" }, { "LDAP_RETRY_INTERVAL", "60" },
+	{ "LDAP_AUTH_METHOD", "compare" },
 	{ "DNS_SERVERS", "" }, { "DNS_TIMEOUT", "5" }, { "TLS_CERTIFICATE_FILE", "" },
 	{ "TLS_KEY_FILE", "" }, { "TLS_PRIORITY", "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1" },
 };
@@ -165,6 +171,25 @@ test_values(void)
 		{ "DIRECTORY_CACHE_TTL=PT5M", "DIRECTORY_CACHE_TTL", "300" },
 		{ "DIRECTORY_CACHE_TTL=86400", "DIRECTORY_CACHE_TTL", "86400" },
 		{ "DIRECTORY_NEGATIVE_TTL=0", "DIRECTORY_NEGATIVE_TTL", "0" },
+		{ "LDAP_URIS=ldap://ldap1.example.com ldap://ldap2.example.com:3389", "LDAP_URIS",
+		  "ldap://ldap1.example.com ldap://ldap2.example.com:3389" },
+		{ "LDAP_URIS=ldapi://%2Frun%2Fslapd%2Fldapi,ldaps://[::1]", "LDAP_URIS",
+		  "ldapi://%2Frun%2Fslapd%2Fldapi,ldaps://[::1]" },
+		{ "LDAP_HOST=ldap1 ldap2:3389 [2001:db8::1]:636", "LDAP_HOST",
+		  "ldap1 ldap2:3389 [2001:db8::1]:636" },
+		{ "LDAP_PORT=636", "LDAP_PORT", "636" },
+		{ "LDAP_BIND_DN=cn=mta, o=example", "LDAP_BIND_DN", "cn=mta, o=example" },
+		{ "LDAP_BIND_PASSWORD_FILE=ldap.secret", "LDAP_BIND_PASSWORD_FILE", "ldap.secret" },
+		{ "LDAP_SASL_MECH=DIGEST-MD5", "LDAP_SASL_MECH", "DIGEST-MD5" },
+		{ "LDAP_SASL_AUTHCID=mta", "LDAP_SASL_AUTHCID", "mta" },
+		{ "LDAP_BASE_DN=o=example", "LDAP_BASE_DN", "o=example" },
+		{ "LDAP_DOMAIN_ROOT=o=internet", "LDAP_DOMAIN_ROOT", "o=internet" },
+		{ "LDAP_TIMEOUT=PT1M", "LDAP_TIMEOUT", "60" },
+		{ "LDAP_CONNECT_TIMEOUT=1", "LDAP_CONNECT_TIMEOUT", "1" },
+		{ "LDAP_POOL_SIZE=1024", "LDAP_POOL_SIZE", "1024" },
+		{ "LDAP_RETRY_INTERVAL=86400", "LDAP_RETRY_INTERVAL", "86400" },
+		{ "LDAP_AUTH_METHOD=bind", "LDAP_AUTH_METHOD", "bind" },
+		{ "LDAP_AUTH_METHOD=Compare", "LDAP_AUTH_METHOD", "Compare" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
@@ -283,6 +308,37 @@ test_errors(void)
 		{ "DELIVERY_OPTIONS=*mailbox=$M@ims-ms-daemon, forward\n", IMTA_CONFIG_ERROR_SYNTAX,
 		  "option.dat:1:18: expected entries of the form [flags]name=template separated by"
 		  " commas for DELIVERY_OPTIONS, got \"*mailbox=$M@ims-ms-daemon, forward\"" },
+		{ "LDAP_URIS=http://ldap.example.com\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:11: expected 1 to 16 LDAP URIs (ldap://host[:port],"
+		  " ldaps://host[:port], ldapi://%2Fsocket%2Fpath) separated by spaces or commas"
+		  " for LDAP_URIS, got \"http://ldap.example.com\"" },
+		{ "LDAP_URIS=ldap://a ldap://b/o=example\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:11: expected 1 to 16 LDAP URIs (ldap://host[:port],"
+		  " ldaps://host[:port], ldapi://%2Fsocket%2Fpath) separated by spaces or commas"
+		  " for LDAP_URIS, got \"ldap://a ldap://b/o=example\"" },
+		{ "LDAP_HOST=ldap1:0\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:11: expected 1 to 16 host names or addresses, each with an optional"
+		  " :port, separated by spaces or commas for LDAP_HOST, got \"ldap1:0\"" },
+		{ "LDAP_HOST=2001:db8::1\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:11: expected 1 to 16 host names or addresses, each with an optional"
+		  " :port, separated by spaces or commas for LDAP_HOST, got \"2001:db8::1\"" },
+		{ "LDAP_PORT=65536\n", IMTA_CONFIG_ERROR_RANGE,
+		  "option.dat:1:11: expected an integer between 1 and 65535 for LDAP_PORT,"
+		  " got \"65536\"" },
+		{ "  LDAP_BASE_DN = example.com\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:18: expected a distinguished name such as o=example.com or"
+		  " dc=example,dc=com for LDAP_BASE_DN, got \"example.com\"" },
+		{ "LDAP_SASL_MECH=DIGEST MD5\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:16: expected a single word without blanks for LDAP_SASL_MECH,"
+		  " got \"DIGEST MD5\"" },
+		{ "LDAP_TIMEOUT=0\n", IMTA_CONFIG_ERROR_RANGE,
+		  "option.dat:1:14: expected a number of seconds or an ISO 8601 duration (such as"
+		  " PT30M) between 1 and 600 for LDAP_TIMEOUT, got \"0\"" },
+		{ "LDAP_POOL_SIZE=0\n", IMTA_CONFIG_ERROR_RANGE,
+		  "option.dat:1:16: expected an integer between 1 and 1024 for LDAP_POOL_SIZE,"
+		  " got \"0\"" },
+		{ "LDAP_AUTH_METHOD=plain\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  "option.dat:1:18: expected compare or bind for LDAP_AUTH_METHOD, got \"plain\"" },
 		{ "BLOCK_SIZE=\\\n  abc\n", IMTA_CONFIG_ERROR_SYNTAX,
 		  "option.dat:2:3: expected an integer between 1 and 1073741824 for BLOCK_SIZE,"
 		  " got \"abc\"" },

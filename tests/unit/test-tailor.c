@@ -102,6 +102,9 @@ test_relative_paths(void)
 		{ "IMTA_DIRECTORY=ldif:../data/users.ldif", "=ldif:@/data/users.ldif" },
 		{ "IMTA_DIRECTORY=LDIF:/srv/users.ldif", "=ldif:/srv/users.ldif" },
 		{ "IMTA_DIRECTORY=ldap://ldap.example.com/", "=ldap://ldap.example.com/" },
+		{ "IMTA_DIRECTORY=ldap:", "=ldap:" },
+		{ "IMTA_DIRECTORY=ldapi://%2Frun%2Fslapd%2Fldapi/o=example",
+		  "=ldapi://%2Frun%2Fslapd%2Fldapi/o=example" },
 		{ "IMTA_HOSTNAME=mail.example.com", "=mail.example.com" },
 		{ "imta_hostname = MX1.Example.COM", "=MX1.Example.COM" },
 		{ "IMTA_USER=mailsrv", "=mailsrv" },
@@ -209,10 +212,14 @@ test_errors(void)
 		  ":1:11: expected an account name (letters, digits, '_', '-' and '.', at most 32)"
 		  " for IMTA_USER, got \"root:root\"" },
 		{ "IMTA_DIRECTORY=file:/x\n", IMTA_CONFIG_ERROR_SYNTAX,
-		  ":1:16: expected ldif:FILE or an ldap:// URL for IMTA_DIRECTORY,"
-		  " got \"file:/x\"" },
+		  ":1:16: expected ldif:FILE, ldap: or an ldap://host[:port]/BASE-DN URL for"
+		  " IMTA_DIRECTORY, got \"file:/x\"" },
 		{ "IMTA_DIRECTORY=ldif:\n", IMTA_CONFIG_ERROR_SYNTAX,
-		  ":1:16: expected ldif:FILE or an ldap:// URL for IMTA_DIRECTORY, got \"ldif:\"" },
+		  ":1:16: expected ldif:FILE, ldap: or an ldap://host[:port]/BASE-DN URL for"
+		  " IMTA_DIRECTORY, got \"ldif:\"" },
+		{ "IMTA_DIRECTORY=ldapx:\n", IMTA_CONFIG_ERROR_SYNTAX,
+		  ":1:16: expected ldif:FILE, ldap: or an ldap://host[:port]/BASE-DN URL for"
+		  " IMTA_DIRECTORY, got \"ldapx:\"" },
 		{ "IMTA_MAIL_LOG=/var/log/mail.log\n", IMTA_CONFIG_ERROR_SYNTAX,
 		  ":1:15: expected file or syslog for IMTA_MAIL_LOG, got \"/var/log/mail.log\"" },
 	};
@@ -324,8 +331,9 @@ test_dump(void)
 			"IMTA_USER=mail\n"
 			"IMTA_HOSTNAME=mx.example.org\n"
 			"IMTA_DIRECTORY=ldif:%s/etc/directory.ldif\n"
-			"IMTA_MAIL_LOG=file\n",
-			s.root, s.root, s.root, s.root);
+			"IMTA_MAIL_LOG=file\n"
+			"IMTA_CONVERSION_FILE=%s/etc/conversions\n",
+			s.root, s.root, s.root, s.root, s.root);
 	g_assert_cmpstr(out->str, ==, expected->str);
 	scratch_clear(&s);
 }
