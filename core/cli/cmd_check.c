@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include <imta/imta.h>
+#include <imta/conversions.h>
 #include "commands.h"
 
 static void
@@ -86,6 +87,77 @@ check_pools(const ImtaConfig *config)
 	return problems;
 }
 
+static gboolean
+check_is_program(const char *path)
+{
+	return g_file_test(path, G_FILE_TEST_IS_EXECUTABLE) &&
+	       !g_file_test(path, G_FILE_TEST_IS_DIR);
+}
+
+/* A converter that is not there fails every message it should convert;
+ * the program may be installed later, so this is only a warning. */
+static void
+check_conversion_program(const ImtaConversionEntry *entry, const char *program)
+{
+	g_autofree char *where = imta_source_pos_format(&entry->pos);
+	g_auto(GStrv) dirs = NULL;
+
+	if (strchr(program, '/') != NULL) {
+		if (!g_path_is_absolute(program))
+			fprintf(stderr, "imsimta: warning: %s: command: \"%s\" is not an absolute "
+				"path (converters run in a private directory)\n", where, program);
+		else if (!check_is_program(program))
+			fprintf(stderr, "imsimta: warning: %s: command: \"%s\" is not an "
+				"executable file\n", where, program);
+		return;
+	}
+	dirs = g_strsplit(IMTA_CONVERSION_PATH, ":", 0);
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		g_autofree char *path = g_build_filename(dirs[i], program, NULL);
+
+		if (check_is_program(path))
+			return;
+	}
+	fprintf(stderr, "imsimta: warning: %s: command: \"%s\" is not in the converters' PATH "
+		"(%s)\n", where, program, IMTA_CONVERSION_PATH);
+}
+
+/* The conversions file is read by each conversion job, which defers all
+ * its messages while the file does not parse: its mistakes belong here.
+ * No file is valid (nothing is converted). */
+static guint
+check_conversions(const ImtaConfig *config)
+{
+	const char *path = config->tailor->conversion_file;
+	g_autoptr(ImtaConversions) conversions = NULL;
+	g_autoptr(GError) error = NULL;
+	guint problems = 0;
+
+	if (path == NULL || !g_file_test(path, G_FILE_TEST_EXISTS))
+		return 0;
+	conversions = imta_conversions_load(path, &error);
+	if (conversions == NULL) {
+		fprintf(stderr, "imsimta: %s\n", error->message);
+		return 1;
+	}
+	for (guint i = 0; i < conversions->entries->len; i++) {
+		const ImtaConversionEntry *entry = g_ptr_array_index(conversions->entries, i);
+		g_auto(GStrv) argv = NULL;
+
+		if (entry->command == NULL)
+			continue;
+		argv = imta_conversion_argv(entry, "INPUT_FILE", "OUTPUT_FILE", &error);
+		if (argv == NULL) {
+			fprintf(stderr, "imsimta: %s\n", error->message);
+			g_clear_error(&error);
+			problems++;
+			continue;
+		}
+		check_conversion_program(entry, argv[0]);
+	}
+	return problems;
+}
+
 /* A plugin's own files (tcp_smtp's <channel>_option, say) are read by its
  * init hook: run it, as the daemons will, so their mistakes show here. */
 static guint
@@ -142,9 +214,10 @@ cli_check(const CliGlobal *global, int argc, char **argv)
 
 	if (!cli_parse_options(&argc, &argv, argv[0], "",
 			       "Reads imta_tailor, imta.cnf, mappings, option.dat, dispatcher.cnf, "
-			       "job_controller.cnf and the directory, loads the plugins, and reports "
-			       "every error as file:line:column: what was expected.  Exits 0 when the "
-			       "configuration is valid, 78 otherwise.", entries, &status))
+			       "job_controller.cnf, the conversions file and the directory, loads the "
+			       "plugins, and reports every error as file:line:column: what was "
+			       "expected.  Exits 0 when the configuration is valid, 78 otherwise.",
+			       entries, &status))
 		return status;
 	config = imta_config_load(global->config_dir,
 				  IMTA_CONFIG_LOAD_PLUGINS | IMTA_CONFIG_OPEN_DIRECTORY |
@@ -156,6 +229,8 @@ cli_check(const CliGlobal *global, int argc, char **argv)
 		print_all_warnings(config);
 	if (config != NULL && config->cnf != NULL && config->job_controller != NULL)
 		problems += check_pools(config);
+	if (config != NULL && config->tailor != NULL)
+		problems += check_conversions(config);
 	if (problems == 0)
 		problems += check_plugin_init(config);
 	if (problems > 0) {

@@ -42,6 +42,8 @@ G_BEGIN_DECLS
 #define IMTA_CONVERSION_MAX_TIMEOUT 3600
 #define IMTA_CONVERSION_MAX_ENTRIES 10000
 #define IMTA_CONVERSION_MAX_VALUE 4096
+/* The only PATH a converter gets (a command without '/' is looked up in it). */
+#define IMTA_CONVERSION_PATH "/usr/local/bin:/usr/bin:/bin"
 
 typedef enum {
 	IMTA_CONVERSION_DEFER,   /* retry the message later */

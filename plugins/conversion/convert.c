@@ -18,9 +18,10 @@
 
 #include "conversion.h"
 
-#define CONVERT_PATH "/usr/local/bin:/usr/bin:/bin"
 /* Longest environment value taken from a message (descriptions, names). */
 #define CONVERT_MAX_ENV_VALUE 256
+/* Labels of the local host name walked up to find its directory domain. */
+#define CONVERT_MAX_LABELS 16
 
 typedef struct {
 	ConvChannelJob *cj;
@@ -63,7 +64,7 @@ convert_environment(const ConvertMessage *cm, const ImtaMimePart *part,
 	GPtrArray *env = g_ptr_array_new();
 	g_autofree char *number = g_strdup_printf("%u", part->number);
 
-	convert_env_add(env, "PATH", CONVERT_PATH);
+	convert_env_add(env, "PATH", IMTA_CONVERSION_PATH);
 	convert_env_add(env, "LANG", "C");
 	convert_env_add(env, "INPUT_FILE", input);
 	convert_env_add(env, "OUTPUT_FILE", output);
@@ -282,8 +283,39 @@ convert_group_free(gpointer p)
 	g_free(g);
 }
 
-/* A recipient addressed to the conversion channel itself (no onward
- * channel recorded) is routed again as user@<local host>. */
+/* The domain this host's users are addressed in: the directory domain
+ * closest to the local host name (mail.example.com -> example.com), the
+ * one the message store names its users by; the host name itself when the
+ * directory has none.  NULL when the directory could not answer. */
+static char *
+convert_local_domain(ConvChannelJob *cj, const char *host, GError **error)
+{
+	const char *p = host;
+
+	for (guint i = 0; cj->config->directory != NULL && p != NULL && *p != '\0' &&
+			  i < CONVERT_MAX_LABELS; i++) {
+		g_autoptr(ImtaDirDomain) domain = NULL;
+		g_autoptr(GError) local = NULL;
+
+		switch (imta_directory_lookup_domain(cj->config->directory, p, &domain, &local)) {
+		case IMTA_DIR_FOUND:
+			return g_ascii_strdown(domain->canonical != NULL ? domain->canonical
+								     : domain->name, -1);
+		case IMTA_DIR_TEMPFAIL:
+			g_propagate_error(error, g_steal_pointer(&local));
+			return NULL;
+		default:
+			break;
+		}
+		p = strchr(p, '.');
+		if (p != NULL)
+			p++;
+	}
+	return g_strdup(host);
+}
+
+/* A recipient addressed to the conversion channel itself (user@conversion,
+ * no onward channel recorded) is routed again as that user of this host. */
 static const ImtaChannel *
 convert_reroute(ConvChannelJob *cj, const char *address, char **rerouted_r,
 		ImtaOutcome *outcome_r, char **why_r)
@@ -292,8 +324,8 @@ convert_reroute(ConvChannelJob *cj, const char *address, char **rerouted_r,
 	const char *at = strrchr(address, '@');
 	g_autofree char *user = g_strndup(address, at != NULL ? (gsize) (at - address)
 							       : strlen(address));
-	g_autofree char *target = g_strdup_printf("%s@%s", user,
-						  imta_channel_official_host(local));
+	g_autofree char *target = NULL;
+	g_autofree char *domain = NULL;
 	g_autoptr(GError) error = NULL;
 	ImtaRewriteResult result = { 0 };
 	ImtaRewriteContext ctx = {
@@ -305,6 +337,13 @@ convert_reroute(ConvChannelJob *cj, const char *address, char **rerouted_r,
 	};
 	const ImtaChannel *channel = NULL;
 
+	domain = convert_local_domain(cj, imta_channel_official_host(local), &error);
+	if (domain == NULL) {
+		*outcome_r = IMTA_OUTCOME_RETRY;
+		*why_r = g_strdup_printf("4.4.3 the directory did not answer: %s", error->message);
+		return NULL;
+	}
+	target = g_strdup_printf("%s@%s", user, domain);
 	if (!imta_rewrite_address(&ctx, target, &result, &error)) {
 		*outcome_r = g_error_matches(error, IMTA_REWRITE_ERROR, IMTA_REWRITE_ERROR_TEMPORARY)
 				     ? IMTA_OUTCOME_RETRY : IMTA_OUTCOME_FAILED;

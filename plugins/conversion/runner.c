@@ -76,6 +76,27 @@ runner_read_output(const char *path)
 	return g_strstrip(g_steal_pointer(&text));
 }
 
+/* posix_spawnp() would search the master's own PATH; a converter is
+ * looked up in the PATH it is given, the one imsimta check looks in. */
+static char *
+runner_find_program(const char *name)
+{
+	g_auto(GStrv) dirs = NULL;
+
+	if (strchr(name, '/') != NULL)
+		return g_strdup(name);
+	dirs = g_strsplit(IMTA_CONVERSION_PATH, ":", 0);
+	for (guint i = 0; dirs[i] != NULL; i++) {
+		char *path = g_build_filename(dirs[i], name, NULL);
+
+		if (g_file_test(path, G_FILE_TEST_IS_EXECUTABLE) &&
+		    !g_file_test(path, G_FILE_TEST_IS_DIR))
+			return path;
+		g_free(path);
+	}
+	return NULL;
+}
+
 gboolean
 conversion_run(char *const *argv, char *const *envp, const char *workdir, guint timeout,
 	       ConvRun *run, GError **error)
@@ -84,6 +105,7 @@ conversion_run(char *const *argv, char *const *envp, const char *workdir, guint 
 	posix_spawn_file_actions_t actions;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
+	g_autofree char *program = NULL;
 	pid_t pid = -1;
 	int wstatus = 0;
 	int rc;
@@ -107,10 +129,8 @@ conversion_run(char *const *argv, char *const *envp, const char *workdir, guint 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
 	posix_spawn_file_actions_addchdir_np(&actions, workdir);
 #endif
-	if (strchr(argv[0], '/') != NULL)
-		rc = posix_spawn(&pid, argv[0], &actions, &attr, argv, envp);
-	else
-		rc = posix_spawnp(&pid, argv[0], &actions, &attr, argv, envp);
+	program = runner_find_program(argv[0]);
+	rc = program != NULL ? posix_spawn(&pid, program, &actions, &attr, argv, envp) : ENOENT;
 	posix_spawn_file_actions_destroy(&actions);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {

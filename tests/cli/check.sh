@@ -4,7 +4,7 @@
 # file's errors are reported in one run.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 26
+plan 36
 
 check_run "the default configuration is valid" 0 "$IMSIMTA" --config "$C" check
 check_grep "check summarises what it read" "$OUT" "configuration valid:"
@@ -60,6 +60,39 @@ printf 'ALLOW_RECIPIENTS_PER_TRANSACTION=lots\n' >"$C/tcp_local_option"
 check_run "a bad channel option file fails check" 78 "$IMSIMTA" --config "$C" check
 check_grep "the option file error has its position" "$ERR" \
 	"$C/tcp_local_option:1:34: expected an integer between 1 and 1000000"
+rm -rf "$C" && cp -r "$T/good" "$C"
+
+# The conversions file (conversion(8)): none is valid; a malformed one is
+# reported at its position; a command that cannot be split is an error,
+# a converter that is not installed a warning; IMTA_CONVERSION_FILE moves it.
+cat >"$C/conversions" <<'EOF'
+! Upper-case text from the Internet; relabel a vendor type.
+in-chan=tcp_local; in-type=text; in-subtype=plain;
+  command="/bin/cat INPUT_FILE OUTPUT_FILE"; timeout=30
+
+in-type=application; in-subtype=x-wp*; relabel=1; out-subtype=wordperfect
+EOF
+check_run "a valid conversions file passes check" 0 "$IMSIMTA" --config "$C" check
+check_no_grep "without warnings" "$ERR" "conversions"
+sed -i 's/timeout=30$/timeout=0/' "$C/conversions"
+check_run "a malformed conversions file fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "the conversions error names line and column" "$ERR" \
+	"imsimta: $C/conversions:3:54: timeout: expected an integer between 1 and 3600, got \"0\""
+check_grep "and counts as one error" "$ERR" "imsimta: 1 configuration error in $C"
+cat >"$C/conversions" <<'EOF'
+in-type=text; command="/bin/sh -c 'unterminated"
+
+in-type=image;
+  command="no-such-converter INPUT_FILE OUTPUT_FILE"
+EOF
+check_run "a command that cannot be split fails check" 78 "$IMSIMTA" --config "$C" check
+check_grep "at the entry's position" "$ERR" "imsimta: $C/conversions:1:1: command: "
+check_grep "a converter missing from the converters' PATH is a warning" "$ERR" \
+	"imsimta: warning: $C/conversions:3:1: command: \"no-such-converter\" is not in the converters' PATH (/usr/local/bin:/usr/bin:/bin)"
+mv "$C/conversions" "$T/conversions.elsewhere"
+printf 'IMTA_CONVERSION_FILE=%s\n' "$T/conversions.elsewhere" >>"$C/imta_tailor"
+check_run "IMTA_CONVERSION_FILE names the file check reads" 78 "$IMSIMTA" --config "$C" check
+check_grep "and its errors carry that name" "$ERR" "imsimta: $T/conversions.elsewhere:1:1: command: "
 rm -rf "$C" && cp -r "$T/good" "$C"
 
 # A missing imta.cnf, and a missing configuration directory.

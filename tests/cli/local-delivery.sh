@@ -10,12 +10,17 @@
 #   - a forward to a local user is expanded at once; a forwarding loop
 #     fails with 5.4.6;
 #   - an unknown local user (queued by imsimta enqueue: the SMTP server
-#     refuses it) fails with 5.1.1 and a notice to the sender.
+#     refuses it) fails with 5.1.1 and a notice to the sender;
+#   - l's charset8 labels an unlabelled 8-bit message UTF-8 on its way to
+#     the store, and leaves unlabelled 7-bit text alone;
+#   - alice@conversion and bob@conversion.mail.example.com go through the
+#     conversion channel (its converter upper-cases the text) into the
+#     INBOXes.
 #
 # Only processes this test starts are signalled, by the pids the shell got.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 19
+plan 32
 
 
 # Senders and remote members wait on channel parked: nothing leaves.
@@ -33,6 +38,18 @@ for u in fwdloc:bob loopa:loopb loopb:loopa; do
 	printf 'mailDeliveryOption: forward\nmailForwardingAddress: %s@example.com\n' "${u#*:}"
 done >>"$C/directory.ldif"
 
+# user@conversion goes through the conversion channel, which upper-cases
+# plain text on its way from tcp_local to l.
+cat >"$T/upper.sh" <<'EOF'
+#!/bin/sh
+tr 'a-z' 'A-Z' <"$1" >"$2"
+EOF
+chmod 755 "$T/upper.sh"
+cat >"$C/conversions" <<EOF
+in-chan=tcp_local; out-chan=l; in-type=text; in-subtype=plain;
+  command="$T/upper.sh INPUT_FILE OUTPUT_FILE"
+EOF
+
 cat >"$T/send.py" <<'PYEOF'
 import smtplib, sys
 port, sender, rcpts, subject = sys.argv[1:5]
@@ -42,6 +59,16 @@ text = ("From: Ann <ann@sender.example>\r\nTo: someone\r\nSubject: %s\r\n"
 s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
 s.ehlo("client.test")
 s.sendmail(sender, rcpts.split(","), text)
+s.quit()
+PYEOF
+cat >"$T/send8.py" <<'PYEOF'
+import smtplib, sys
+port, sender, rcpt, subject = sys.argv[1:5]
+text = ("From: Ann <ann@sender.example>\r\nSubject: %s\r\n\r\n"
+        "The caf\u00e9 opens at noon.\r\n" % subject).encode("utf-8")
+s = smtplib.SMTP("127.0.0.1", int(port), timeout=20)
+s.ehlo("client.test")
+s.sendmail(sender, [rcpt], text, mail_options=["BODY=8BITMIME"])
 s.quit()
 PYEOF
 send() {
@@ -69,6 +96,42 @@ MBOX -P alice "$UID1" >"$OUT" 2>"$ERR"
 check_grep "the stored message has its body" "$OUT" "The body of to alice."
 check_grep "the l master logged the expansion" "$LOGDIR/l_master.log" \
 	"alice@example.com: 2.0.0 expanded to alice@ims-ms-daemon"
+
+# ---- content keywords: l labels unlabelled text (charset7/charset8) -------
+MBOX -P alice "$UID1" >"$OUT" 2>"$ERR"
+check_no_grep "unlabelled 7-bit text stays unlabelled (US-ASCII is the default)" "$OUT" \
+	"charset="
+$PY "$T/send8.py" "$SMTP_PORT" ann@sender.example alice@example.com "eight bit" >"$OUT" 2>"$ERR"
+ok $? "an unlabelled 8-bit message for alice is accepted"
+wait_until 200 delivered alice "eight bit"
+ok $? "it is in alice's INBOX"
+MBOX -P alice "$(uids_with_subject alice "eight bit")" >"$T/stored8" 2>"$ERR"
+check_grep "l's charset8 labelled it UTF-8" "$T/stored8" "Content-Type: text/plain; charset=UTF-8"
+check_grep "with a MIME-Version" "$T/stored8" "MIME-Version: 1.0"
+check_grep "and the 8-bit body untouched" "$T/stored8" "The caf$(printf '\303\251') opens at noon."
+
+# ---- user@conversion and user@conversion.<local host> ---------------------
+"$IMSIMTA" --config "$C" test -rewrite alice@conversion bob@conversion.mail.example.com \
+	>"$OUT" 2>"$ERR"
+[ "$(grep -c '^  Channel: *conversion$' "$OUT")" -eq 2 ]
+r=$?
+ok $r "imta.cnf routes user@conversion and user@conversion.mail.example.com to conversion"
+[ $r -eq 0 ] || diag_file "$OUT"
+send ann@sender.example alice@conversion "short form"
+ok $? "SMTP accepts alice@conversion"
+wait_until 300 delivered alice "short form"
+r=$?
+ok $r "it reaches alice's INBOX through the conversion channel"
+[ $r -eq 0 ] || diag_file "$LOGDIR/conversion_master.log"
+MBOX -P alice "$(uids_with_subject alice "short form")" >"$OUT" 2>"$ERR"
+check_grep "converted on the way" "$OUT" "THE BODY OF SHORT FORM."
+send ann@sender.example bob@conversion.mail.example.com "long form"
+wait_until 300 delivered bob "long form"
+ok $? "bob@conversion.mail.example.com reaches bob's INBOX"
+MBOX -P bob "$(uids_with_subject bob "long form")" >"$OUT" 2>"$ERR"
+check_grep "converted too" "$OUT" "THE BODY OF LONG FORM."
+check_grep "the conversion master routed it on to l" "$LOGDIR/conversion_master.log" \
+	"1 part converted; queued to l as"
 
 MBOX -c alice/Archive >"$OUT" 2>"$ERR"
 ok $? "alice gets a folder Archive"

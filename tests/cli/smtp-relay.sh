@@ -12,7 +12,9 @@
 #   3. a 4xx keeps the message queued (qm shows the reply), retried later;
 #   4. a 5xx gives a failure notice with the peer's reply;
 #   5. a connection cut during the content: retried, delivered once;
-#   6. 8-bit content to a peer without 8BITMIME is sent quoted-printable;
+#   6. 8-bit content to a peer without 8BITMIME is sent quoted-printable,
+#      and so is unlabelled 8-bit text (labelled by charset8) on a sevenbit
+#      channel whatever the peer offers;
 #   7. 20 messages to one destination share a few connections;
 #   8. NOTIFY=SUCCESS: no notice when the next hop takes DSN, "relayed"
 #      when it does not;
@@ -34,7 +36,7 @@ v6addr=()
 relay_instance 127.0.0.21 127.0.0.22 127.0.0.23 127.0.0.24 127.0.0.25 127.0.0.26 \
 	127.0.0.27 127.0.0.28 127.0.0.29 127.0.0.30 127.0.0.31 127.0.0.32 127.0.0.33 \
 	127.0.0.34 127.0.0.35 127.0.0.36 127.0.0.37 127.0.0.38 "${v6addr[@]}"
-plan 92
+plan 97
 
 # Routing by channel: nomx, a smart host, a channel with few threads and
 # one job for the connection count.
@@ -44,6 +46,8 @@ relay_rule many.test '$U%$D@tcp_many-daemon'
 relay_channel tcp_nomx nomx single_sys
 relay_channel tcp_smart daemon smarthost.test single_sys
 relay_channel tcp_many mx single_sys maxjobs 1
+relay_rule sevenbit.test '$U%$D@tcp_seven-daemon'
+relay_channel tcp_seven mx single_sys sevenbit charset8 UTF-8
 echo "MAX_CLIENT_THREADS=2" >"$C/tcp_many_option"
 
 start_dns \
@@ -62,6 +66,7 @@ start_dns \
 	--mx-host=drop.test,mx.drop.test,10 --host-record=mx.drop.test,127.0.0.33 \
 	--mx-host=seven.test,mx.seven.test,10 --host-record=mx.seven.test,127.0.0.35 \
 	--mx-host=eight.test,mx.eight.test,10 --host-record=mx.eight.test,127.0.0.36 \
+	--mx-host=sevenbit.test,mx.eight.test,10 \
 	--mx-host=many.test,mx.many.test,10 --host-record=mx.many.test,127.0.0.37 \
 	--mx-host=v6.test,mx.v6.test,10 --host-record=mx.v6.test,::1 \
 	--mx-host=dnsdown.test,mx1.example.test,10 \
@@ -365,6 +370,24 @@ sink_message "$f" | body_of >"$T/got"
 body_of <"$T/message" >"$T/want"
 check_same "with 8BITMIME the body arrives 8-bit, unchanged" "$T/want" "$T/got"
 check_grep "and labelled BODY=8BITMIME" "$f" "BODY=8BITMIME"
+
+# A sevenbit channel encodes 8-bit content even for a peer that offers
+# 8BITMIME, once its charset8 has labelled the unlabelled text.
+printf '%s\n' "From: Ann <ann@sender.test>" "Subject: relay test sevenbit" "" \
+	"The caf$(printf '\303\251') on the corner opens at noon; see you there." >"$T/message"
+relay_send ann@sender.test hana@sevenbit.test >/dev/null
+wait_sink_count eight 2 30
+ok $? "the sevenbit channel's message is at the peer with 8BITMIME"
+f=$(sink_grep eight "Subject: relay test sevenbit" | head -n 1)
+sink_message "$f" >"$T/got"
+check_grep "charset8 labelled the unlabelled text" "$T/got" \
+	"Content-Type: text/plain; charset=UTF-8"
+check_grep "sevenbit made it quoted-printable" "$T/got" \
+	"Content-Transfer-Encoding: quoted-printable"
+printf 'The caf=C3=A9 on the corner opens at noon; see you there.\n' >"$T/want"
+body_of <"$T/got" >"$T/got-body"
+check_same "the body is the quoted-printable form" "$T/want" "$T/got-body"
+check_no_grep "no BODY=8BITMIME although the peer offers it" "$f" "BODY=8BITMIME"
 
 # ---- 7. connection reuse --------------------------------------------------
 
