@@ -79,7 +79,8 @@ static const char qm_help[] =
 	"  reprocess ID...|-all [-channel=CH]\n"
 	"                                   move messages to the reprocess channel, which\n"
 	"                                   routes them again by the rewrite rules and the\n"
-	"                                   directory as they are now (reprocess(8))\n"
+	"                                   directory as they are now (reprocess(8));\n"
+	"                                   -channel=hold releases the held users' mail\n"
 	"\n"
 	"ID is a 16-character queue id (0SJX2K5A1B3C9FQW) or a queue file name\n"
 	"(ZZ0SJX2K5A1B3C9FQW.00, bitbucket/ZZ0SJX2K5A1B3C9FQW.00).  delete -all asks\n"
@@ -856,16 +857,21 @@ qm_reprocess(const QmContext *ctx)
 		return status;
 	for (guint i = 0; i < files->len; i++) {
 		const QmFile *file = files->pdata[i];
+		const ImtaChannel *from = imta_cnf_channel_by_name(ctx->config->cnf, file->channel);
 		g_autoptr(GError) error = NULL;
 		g_autofree char *new_id = NULL;
 
-		if (strcmp(file->channel, target->name) == 0 || (ctx->all && file->held)) {
+		if (strcmp(file->channel, target->name) == 0) {
 			if (!ctx->all)
 				printf("%s (%s) is already queued to %s\n", file->id, file->path,
 				       target->name);
 			continue;
 		}
-		if (!cli_qm_move(ctx->queue, file->path, target, &new_id, &error)) {
+		/* -all leaves what the administrator held alone; the hold
+		 * channel's messages are held by design and move. */
+		if (ctx->all && file->held && !imta_channel_holds_mail(from))
+			continue;
+		if (!cli_qm_move(ctx->queue, file->path, from, target, &new_id, &error)) {
 			fprintf(stderr, "imsimta qm reprocess: %s: %s\n", file->path,
 				error->message);
 			status = g_error_matches(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT)

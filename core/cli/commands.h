@@ -56,12 +56,14 @@ int cli_directory(const CliGlobal *global, int argc, char **argv);
  * imta-dispatcher), or 0. */
 pid_t cli_dispatcher_pid(const ImtaConfig *config);
 
-/* imsimta qm reprocess: hold queue file `path`, queue its pending
- * recipients with the same envelope and content to channel `target`,
- * then remove it; *new_id_r gets the new queue id (NULL when nothing
- * was pending).  On failure the original is left in place. */
-gboolean cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *target,
-		     char **new_id_r, GError **error);
+/* imsimta qm reprocess: hold queue file `path` of channel `from`, queue
+ * its pending recipients with the same envelope and content to channel
+ * `target` (without a leading route through `from`'s own hosts), then
+ * remove it; *new_id_r gets the new queue id (NULL when nothing was
+ * pending).  A held file is refused, unless `from` holds all its mail
+ * (keyword held).  On failure the original is left in place. */
+gboolean cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *from,
+		     const ImtaChannel *target, char **new_id_r, GError **error);
 
 /* Open the instance's message store (store.cnf in the configuration
  * directory, IMTA_STORE as its default root); *store_config_r (optional)

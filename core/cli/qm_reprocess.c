@@ -10,6 +10,11 @@
  * is durable leaves the original held (`qm release` undoes it); a crash
  * after leaves both, the original held: never a loss, and no duplicate
  * delivery unless the administrator releases the original.
+ *
+ * Messages of a channel marked `held` (the hold channel) are held from
+ * the start; they move as they are, and their addresses lose the route
+ * through the channel ("@hold-daemon:bob@example.com" is queued as
+ * "bob@example.com"), so that they are routed as if never held.
  */
 #include "config.h"
 
@@ -58,8 +63,8 @@ qm_move_content(const ImtaMessage *msg, ImtaEnqueue *enq, GError **error)
 /* Queue the pending recipients of `entry` to `target`; *id_r gets the
  * new queue id, NULL when nothing was pending. */
 static gboolean
-qm_move_enqueue(ImtaQueue *queue, const ImtaQueueEntry *entry, const ImtaChannel *target,
-		char **id_r, GError **error)
+qm_move_enqueue(ImtaQueue *queue, const ImtaQueueEntry *entry, const ImtaChannel *from,
+		const ImtaChannel *target, char **id_r, GError **error)
 {
 	const ImtaMessage *msg = entry->message;
 	g_autoptr(ImtaEnqueue) enq = imta_enqueue_new(queue, entry->source,
@@ -74,11 +79,14 @@ qm_move_enqueue(ImtaQueue *queue, const ImtaQueueEntry *entry, const ImtaChannel
 	imta_enqueue_set_priority(enq, entry->priority);
 	for (guint i = 0; i < imta_message_recipient_count(msg); i++) {
 		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
+		g_autofree char *address = NULL;
 
 		if (!qm_move_pending(rcpt->outcome))
 			continue;
-		if (!imta_enqueue_add_recipient(enq, target, rcpt->address, rcpt->orcpt,
-						rcpt->notify, error))
+		address = from != NULL ? imta_route_strip_channel(from, rcpt->address)
+				       : g_strdup(rcpt->address);
+		if (!imta_enqueue_add_recipient(enq, target, address, rcpt->orcpt, rcpt->notify,
+						error))
 			return FALSE;
 		added++;
 	}
@@ -101,9 +109,21 @@ qm_move_enqueue(ImtaQueue *queue, const ImtaQueueEntry *entry, const ImtaChannel
 	return TRUE;
 }
 
+/* Move a file that was held when queued (a `held` channel's): no job
+ * can have it, so it is copied and removed as it is, and a failure
+ * leaves it held. */
+static gboolean
+qm_move_held(ImtaQueue *queue, ImtaQueueEntry *entry, const ImtaChannel *from,
+	     const ImtaChannel *target, char **new_id_r, GError **error)
+{
+	if (!qm_move_enqueue(queue, entry, from, target, new_id_r, error))
+		return FALSE;
+	return imta_queue_entry_delete(queue, entry, error);
+}
+
 gboolean
-cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *target, char **new_id_r,
-	    GError **error)
+cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *from,
+	    const ImtaChannel *target, char **new_id_r, GError **error)
 {
 	g_autoptr(ImtaQueueEntry) entry = NULL;
 	g_autoptr(ImtaQueueEntry) held = NULL;
@@ -112,6 +132,8 @@ cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *target, char 
 	entry = imta_queue_entry_read(queue, path, error);
 	if (entry == NULL)
 		return FALSE;
+	if (entry->held && imta_channel_holds_mail(from))
+		return qm_move_held(queue, entry, from, target, new_id_r, error);
 	if (entry->held) {
 		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_LIMIT,
 			    "the message is held; release it first");
@@ -123,7 +145,7 @@ cli_qm_move(ImtaQueue *queue, const char *path, const ImtaChannel *target, char 
 	held = imta_queue_entry_read(queue, entry->path, error);
 	if (held == NULL)
 		return FALSE;
-	if (!qm_move_enqueue(queue, held, target, new_id_r, error)) {
+	if (!qm_move_enqueue(queue, held, from, target, new_id_r, error)) {
 		g_autoptr(GError) undo = NULL;
 
 		/* Nothing was queued: the original goes back as it was. */

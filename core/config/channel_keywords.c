@@ -25,6 +25,7 @@
 #define STR(n, field, d) { n, CHANNEL_KW_STRING, OFF(field), 0, 0, 0, 0, d }
 #define BACKOFF(n, prio, d) { n, CHANNEL_KW_BACKOFF, 0, 0, prio, 0, 0, d }
 #define NOTICES(n, prio, d) { n, CHANNEL_KW_NOTICES, 0, 0, prio, 0, 0, d }
+#define MARK(n, d) { n, CHANNEL_KW_MARK, 0, 0, 0, 0, 0, d }
 
 /* Retry intervals may be listed up to this many times; the last repeats. */
 #define BACKOFF_MAX 32
@@ -101,6 +102,7 @@ static const ChannelKeywordSpec keywords[] = {
 	NOTICES("nonurgentnotices", IMTA_PRIORITY_NONURGENT, "notice ages for non-urgent messages"),
 	FLAG("deferred", deferred, TRUE, "honour Deferred-delivery: headers"),
 	FLAG("nodeferred", deferred, FALSE, "ignore Deferred-delivery: headers (default)"),
+	MARK(IMTA_CHANNEL_KEYWORD_HELD, "queue messages held (*.HELD) until released: no jobs, retries, notices"),
 
 	/* Content and size. */
 	FLAG("defragment", defragment, TRUE, "reassemble message/partial before delivery"),
@@ -166,6 +168,7 @@ channel_keyword_arity(const ChannelKeywordSpec *spec, guint *min_r, guint *max_r
 {
 	switch (spec->kind) {
 	case CHANNEL_KW_FLAG:
+	case CHANNEL_KW_MARK:
 		*min_r = *max_r = 0;
 		return;
 	case CHANNEL_KW_INT:
@@ -315,8 +318,16 @@ channel_keyword_apply(ImtaChannel *channel, const ChannelKeywordSpec *spec,
 		return apply_backoff(channel, spec, use, error);
 	case CHANNEL_KW_NOTICES:
 		return apply_notices(channel, spec, use, error);
+	case CHANNEL_KW_MARK:
+		return TRUE;
 	}
 	g_assert_not_reached();
+}
+
+gboolean
+imta_channel_holds_mail(const ImtaChannel *channel)
+{
+	return channel != NULL && imta_channel_has_keyword(channel, IMTA_CHANNEL_KEYWORD_HELD);
 }
 
 void

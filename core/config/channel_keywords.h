@@ -19,6 +19,7 @@ typedef enum {
 	CHANNEL_KW_STRING,   /* one word into a char * field */
 	CHANNEL_KW_BACKOFF,  /* one or more ISO 8601 durations; value = priority or -1 */
 	CHANNEL_KW_NOTICES,  /* one to five ascending ages; value = priority or -1 */
+	CHANNEL_KW_MARK,     /* no argument and no field: read with imta_channel_has_keyword() */
 } ChannelKeywordKind;
 
 typedef struct {

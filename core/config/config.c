@@ -212,15 +212,35 @@ config_open_ldap(const ImtaConfig *config, const char *spec,
 	return dir;
 }
 
+/* The host names of the local channel l: other names of this system, for
+ * the mailHost and mailRoutingHosts tests (imta-directory(5)). */
+static GPtrArray *
+config_local_aliases(const ImtaConfig *config)
+{
+	GPtrArray *aliases = g_ptr_array_new();
+	const ImtaChannel *local = config->cnf != NULL ? imta_cnf_local_channel(config->cnf)
+						       : NULL;
+
+	for (guint i = 0; local != NULL && i < local->hosts->len; i++) {
+		const ImtaChannelHost *host = local->hosts->pdata[i];
+
+		g_ptr_array_add(aliases, host->name);
+	}
+	g_ptr_array_add(aliases, NULL);
+	return aliases;
+}
+
 ImtaDirectory *
 imta_config_open_directory(const ImtaConfig *config, gboolean cache, GError **error)
 {
 	const char *spec = config->tailor->directory;
+	g_autoptr(GPtrArray) aliases = config_local_aliases(config);
 	ImtaDirectoryOptions options = {
 		.cache_size = cache ? (guint)config->options->directory_cache_size : 0,
 		.cache_ttl = (guint)config->options->directory_cache_ttl,
 		.negative_ttl = (guint)config->options->directory_negative_ttl,
 		.local_host = config->tailor->hostname,
+		.local_host_aliases = (const char *const *)aliases->pdata,
 	};
 
 	if (g_ascii_strncasecmp(spec, "ldif:", 5) == 0)

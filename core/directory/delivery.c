@@ -1,8 +1,9 @@
 /*
  * delivery.c - delivery options: turning a directory entry found for a
- * local address into the addresses mail for it really goes to, through
- * the templates of option.dat's DELIVERY_OPTIONS selected by the entry's
- * mailDeliveryOption values (imta-directory(5), ims_ms(8)).
+ * local address into the addresses mail for it really goes to: the hold
+ * channel for a held user, the entry's mail host when that is another
+ * system, else the templates of option.dat's DELIVERY_OPTIONS selected by
+ * the entry's mailDeliveryOption values (imta-directory(5), ims_ms(8)).
  */
 #include "config.h"
 
@@ -17,6 +18,11 @@
 #define DELIVERY_MAX_ADDRESS 1024
 #define DELIVERY_MAX_MEMBERS 10000
 #define DELIVERY_MAX_LABELS 127
+#define DELIVERY_MAX_HOST 255
+
+/* Where mail of a held user goes when no row carries the '/' flag: the
+ * hold channel, with the address as received after the route. */
+#define DELIVERY_HOLD_TEMPLATE "@hold-daemon:$A"
 
 /* Row flags of DELIVERY_OPTIONS. */
 enum {
@@ -341,11 +347,12 @@ delivery_apply_row(ImtaDirectory *dir, const DeliveryContext *ctx, const Deliver
 	return IMTA_DIR_FOUND;
 }
 
-/* Does this row apply to this entry?  Rows for the vacation window ('^'),
- * hold ('/') and '!' need state the local channel does not keep (the
- * vacation dates, the hold channel), so they are not applied here; '@'
- * (reprocess), '$' (defer) and '#' (any host) change where the expansion
- * happens, not what it produces, and are accepted as plain rows. */
+/* Does this row apply to this entry?  Rows for the vacation window ('^')
+ * and '!' need state the local channel does not keep (the vacation
+ * dates), so they are not applied here; '/' marks the hold row, whose
+ * template also serves held users; '@' (reprocess), '$' (defer) and '#'
+ * (any host) change where the expansion happens, not what it produces,
+ * and are accepted as plain rows. */
 static gboolean
 delivery_row_applies(const DeliveryRow *row, const ImtaDirEntry *entry)
 {
@@ -353,7 +360,96 @@ delivery_row_applies(const DeliveryRow *row, const ImtaDirEntry *entry)
 		return FALSE;
 	if ((row->flags & DELIVERY_GROUP_ONLY) && entry->kind == IMTA_DIR_USER)
 		return FALSE;
-	return (row->flags & (DELIVERY_VACATION | DELIVERY_HOLD | DELIVERY_BANG)) == 0;
+	return (row->flags & (DELIVERY_VACATION | DELIVERY_BANG)) == 0;
+}
+
+/* Can this row be expanded on a system other than the entry's mail
+ * host?  '#' says so; a template naming the mail host ($X, $nX) routes
+ * to it by itself (the LMTP relay's "@$X.LMTP:..." mailbox). */
+static gboolean
+delivery_row_any_host(const DeliveryRow *row)
+{
+	if (row->flags & DELIVERY_ANY_HOST)
+		return TRUE;
+	for (const char *p = row->template; *p != '\0'; p++) {
+		if (*p != '$')
+			continue;
+		p++;
+		if (g_ascii_isdigit(*p))
+			p++;
+		if (*p == 'X')
+			return TRUE;
+		if (*p == '\0')
+			break;
+	}
+	return FALSE;
+}
+
+/* A mailHost or smart host value fit to write into a source route: a
+ * domain name or an address literal, nothing that would change the
+ * address's meaning (':', '@', ',', blanks). */
+static gboolean
+delivery_host_valid(const char *host)
+{
+	gsize len = strlen(host);
+	const char *extra = "-._";
+
+	if (len == 0 || len > DELIVERY_MAX_HOST || host[0] == '.' || host[0] == '-')
+		return FALSE;
+	if (host[0] == '[') {
+		/* [192.0.2.1], [IPv6:2001:db8::1] */
+		if (len < 3 || host[len - 1] != ']')
+			return FALSE;
+		host++;
+		len -= 2;
+		extra = ".:";
+	}
+	for (gsize i = 0; i < len; i++)
+		if (!g_ascii_isalnum(host[i]) && strchr(extra, host[i]) == NULL)
+			return FALSE;
+	return TRUE;
+}
+
+/* Where the entry's mail is expanded: *route_host_r NULL for here, else
+ * the system the address is routed to.  FOUND, NOT_FOUND (no host at
+ * all, or a malformed one) or TEMPFAIL. */
+static ImtaDirStatus
+delivery_mail_host(ImtaDirectory *dir, const DeliveryContext *ctx, const char **route_host_r,
+		   ImtaDirDomain **domain_r, GError **error)
+{
+	const ImtaDirEntry *entry = ctx->entry;
+	const char *domain_name = entry->domain != NULL ? entry->domain : ctx->domain;
+	const char *host = entry->mail_host;
+	ImtaDirStatus status;
+
+	*route_host_r = NULL;
+	*domain_r = NULL;
+	if (host == NULL && entry->kind == IMTA_DIR_GROUP)
+		return IMTA_DIR_FOUND;
+	if (host == NULL) {
+		status = imta_directory_lookup_domain(dir, domain_name, domain_r, error);
+		if (status == IMTA_DIR_TEMPFAIL)
+			return status;
+		g_clear_error(error);
+		if (*domain_r != NULL)
+			host = (*domain_r)->smart_host;
+		if (host == NULL || host[0] == '\0') {
+			g_set_error(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_NO_HOST,
+				    "%s has no mailHost and its domain %s has no "
+				    "mailRoutingSmartHost", entry->dn, domain_name);
+			return IMTA_DIR_NOT_FOUND;
+		}
+	}
+	if (!delivery_host_valid(host)) {
+		g_set_error(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_DATA,
+			    "%s of %s: expected a host name, got \"%s\"",
+			    entry->mail_host != NULL ? "mailHost" : "mailRoutingSmartHost",
+			    entry->mail_host != NULL ? entry->dn : domain_name, host);
+		return IMTA_DIR_NOT_FOUND;
+	}
+	if (!imta_directory_is_local_host(dir, host))
+		*route_host_r = host;
+	return IMTA_DIR_FOUND;
 }
 
 static ImtaDirStatus
@@ -406,6 +502,74 @@ imta_directory_lookup_local(ImtaDirectory *dir, const char *address, ImtaDirEntr
 	return imta_directory_lookup_address(dir, base, entry_r, error);
 }
 
+/* The rows the entry's options select, in the order of its options. */
+static GPtrArray *
+delivery_choose_rows(GArray *rows, const ImtaDirEntry *entry, const char *const *options)
+{
+	GPtrArray *chosen = g_ptr_array_new();
+
+	for (guint i = 0; options[i] != NULL; i++) {
+		const DeliveryRow *row = delivery_find_row(rows, options[i]);
+
+		/* An option DELIVERY_OPTIONS does not define delivers nowhere,
+		 * as one that does not apply to this kind of entry. */
+		if (row != NULL && delivery_row_applies(row, entry))
+			g_ptr_array_add(chosen, (gpointer)row);
+	}
+	return chosen;
+}
+
+/* The row that holds a user's mail: the first flagged '/'. */
+static const DeliveryRow *
+delivery_hold_row(GArray *rows)
+{
+	for (guint i = 0; i < rows->len; i++) {
+		const DeliveryRow *row = &g_array_index(rows, DeliveryRow, i);
+
+		if (row->flags & DELIVERY_HOLD)
+			return row;
+	}
+	return NULL;
+}
+
+/* Stages 2 and 3 for an entry that is not held: the mail host, then the
+ * options. */
+static ImtaDirStatus
+delivery_expand(ImtaDirectory *dir, const DeliveryContext *ctx, GArray *rows,
+		const char *const *options, GPtrArray *addresses, GHashTable *seen,
+		GError **error)
+{
+	g_autoptr(GPtrArray) chosen = delivery_choose_rows(rows, ctx->entry, options);
+	g_autoptr(ImtaDirDomain) domain = NULL;
+	const char *route_host = NULL;
+	gboolean here = TRUE;
+	ImtaDirStatus status = IMTA_DIR_FOUND;
+
+	if (chosen->len == 0) {
+		g_set_error(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_DATA,
+			    "no delivery option of %s applies (mailDeliveryOption: %s)",
+			    ctx->entry->dn, options[0]);
+		return IMTA_DIR_NOT_FOUND;
+	}
+	for (guint i = 0; here && i < chosen->len; i++)
+		here = delivery_row_any_host(g_ptr_array_index(chosen, i));
+	if (!here) {
+		status = delivery_mail_host(dir, ctx, &route_host, &domain, error);
+		if (status != IMTA_DIR_FOUND)
+			return status;
+	}
+	if (route_host != NULL) {
+		g_autofree char *routed = g_strdup_printf("@%s:%s", route_host, ctx->address);
+
+		delivery_add(addresses, seen, routed);
+		return IMTA_DIR_FOUND;
+	}
+	for (guint i = 0; status == IMTA_DIR_FOUND && i < chosen->len; i++)
+		status = delivery_apply_row(dir, ctx, g_ptr_array_index(chosen, i), addresses,
+					    seen, error);
+	return status;
+}
+
 ImtaDirStatus
 imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_options,
 				  const ImtaDirEntry *entry, const char *address,
@@ -413,6 +577,9 @@ imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_optio
 {
 	static const char *const user_default[] = { "mailbox", NULL };
 	static const char *const group_default[] = { "members", NULL };
+	static const DeliveryRow hold_default = {
+		DELIVERY_HOLD, (char *)"hold", (char *)DELIVERY_HOLD_TEMPLATE,
+	};
 	GArray *rows;
 	g_autoptr(GPtrArray) addresses = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -420,7 +587,6 @@ imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_optio
 	DeliveryContext ctx;
 	const char *const *options = (const char *const *)entry->delivery_options;
 	ImtaDirStatus status;
-	guint applied = 0;
 
 	*addresses_r = NULL;
 	rows = delivery_parse_options(delivery_options, error);
@@ -429,24 +595,22 @@ imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_optio
 	status = delivery_context_init(dir, entry, address, &ctx, &default_domain, error);
 	if (options[0] == NULL)
 		options = entry->kind == IMTA_DIR_GROUP ? group_default : user_default;
-	for (guint i = 0; status == IMTA_DIR_FOUND && options[i] != NULL; i++) {
-		const DeliveryRow *row = delivery_find_row(rows, options[i]);
+	if (status == IMTA_DIR_FOUND && entry->status == IMTA_DIR_STATUS_HOLD) {
+		/* A held user's status overrides every delivery option. */
+		const DeliveryRow *row = delivery_hold_row(rows);
 
-		/* An option DELIVERY_OPTIONS does not define delivers nowhere,
-		 * as one that does not apply to this kind of entry. */
-		if (row == NULL || !delivery_row_applies(row, entry))
-			continue;
-		applied++;
-		status = delivery_apply_row(dir, &ctx, row, addresses, seen, error);
+		status = delivery_apply_row(dir, &ctx, row != NULL ? row : &hold_default,
+					    addresses, seen, error);
+	} else if (status == IMTA_DIR_FOUND) {
+		status = delivery_expand(dir, &ctx, rows, options, addresses, seen, error);
 	}
 	g_free(ctx.local);
 	delivery_rows_free(rows);
 	if (status != IMTA_DIR_FOUND)
 		return status;
-	if (applied == 0) {
+	if (addresses->len == 0 && entry->status == IMTA_DIR_STATUS_HOLD) {
 		g_set_error(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_DATA,
-			    "no delivery option of %s applies (mailDeliveryOption: %s)",
-			    entry->dn, options[0]);
+			    "the hold row of DELIVERY_OPTIONS gives no address for %s", entry->dn);
 		return IMTA_DIR_NOT_FOUND;
 	}
 	*addresses_r = g_steal_pointer(&addresses);

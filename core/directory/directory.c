@@ -44,6 +44,7 @@ struct _ImtaDirectory {
 	ImtaDirBackend *backend;
 	ImtaDirCache *cache;
 	char *local_host;       /* lower case, no trailing dot */
+	GStrv local_aliases;    /* the same, never NULL */
 	ImtaDirClock clock;
 	gpointer clock_data;
 };
@@ -540,6 +541,18 @@ dir_default_clock(gpointer data)
 	return g_get_monotonic_time();
 }
 
+static GStrv
+dir_aliases_normalize(const char *const *aliases)
+{
+	GPtrArray *list = g_ptr_array_new();
+
+	for (guint i = 0; aliases != NULL && aliases[i] != NULL; i++)
+		if (aliases[i][0] != '\0')
+			g_ptr_array_add(list, imta_dir_domain_normalize(aliases[i]));
+	g_ptr_array_add(list, NULL);
+	return (GStrv)g_ptr_array_free(list, FALSE);
+}
+
 ImtaDirectory *
 imta_directory_new(ImtaDirBackend *backend, const ImtaDirectoryOptions *options)
 {
@@ -557,6 +570,7 @@ imta_directory_new(ImtaDirBackend *backend, const ImtaDirectoryOptions *options)
 					options->negative_ttl);
 	dir->local_host = imta_dir_domain_normalize(options->local_host != NULL
 						    ? options->local_host : g_get_host_name());
+	dir->local_aliases = dir_aliases_normalize(options->local_host_aliases);
 	dir->clock = dir_default_clock;
 	return dir;
 }
@@ -595,6 +609,16 @@ imta_directory_local_host(const ImtaDirectory *dir)
 	return dir->local_host;
 }
 
+gboolean
+imta_directory_is_local_host(const ImtaDirectory *dir, const char *host)
+{
+	g_autofree char *name = imta_dir_domain_normalize(host);
+
+	if (strcmp(name, dir->local_host) == 0)
+		return TRUE;
+	return g_strv_contains((const char *const *)dir->local_aliases, name);
+}
+
 void
 imta_directory_free(ImtaDirectory *dir)
 {
@@ -603,6 +627,7 @@ imta_directory_free(ImtaDirectory *dir)
 	imta_dir_cache_free(dir->cache);
 	dir->backend->ops->free(dir->backend);
 	g_free(dir->local_host);
+	g_strfreev(dir->local_aliases);
 	g_free(dir);
 }
 
@@ -843,12 +868,9 @@ imta_directory_domain_is_local(ImtaDirectory *dir, const char *domain, GError **
 		return status;
 	if (entry->routing_hosts[0] == NULL)
 		return IMTA_DIR_FOUND;
-	for (guint i = 0; entry->routing_hosts[i] != NULL; i++) {
-		g_autofree char *host = imta_dir_domain_normalize(entry->routing_hosts[i]);
-
-		if (strcmp(host, dir->local_host) == 0)
+	for (guint i = 0; entry->routing_hosts[i] != NULL; i++)
+		if (imta_directory_is_local_host(dir, entry->routing_hosts[i]))
 			return IMTA_DIR_FOUND;
-	}
 	return IMTA_DIR_NOT_FOUND;
 }
 

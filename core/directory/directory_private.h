@@ -94,6 +94,9 @@ void imta_directory_set_clock(ImtaDirectory *dir, ImtaDirClock clock, gpointer d
 /* This system's host name as the directory was opened with (lower case,
  * no trailing dot). */
 const char *imta_directory_local_host(const ImtaDirectory *dir);
+/* Is `host` (any case, a trailing dot allowed) this system: the local
+ * host name or one of the aliases the directory was opened with? */
+gboolean imta_directory_is_local_host(const ImtaDirectory *dir, const char *host);
 
 /* Lower-case an address and drop a trailing dot from its domain; NULL
  * when it has no '@' or an empty domain. */

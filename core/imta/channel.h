@@ -120,6 +120,13 @@ const char *imta_channel_official_host(const ImtaChannel *channel);
 const char *const *imta_channel_keyword(const ImtaChannel *channel, const char *name);
 gboolean imta_channel_has_keyword(const ImtaChannel *channel, const char *name);
 
+/* The core keyword `held`: messages queued to the channel are written as
+ * held files (*.HELD, imta-queue(5)), which the job controller never
+ * schedules, so they see no delivery attempt, retry or notice until
+ * `imsimta qm release` or `imsimta qm reprocess` (the hold channel). */
+#define IMTA_CHANNEL_KEYWORD_HELD "held"
+gboolean imta_channel_holds_mail(const ImtaChannel *channel);
+
 /* Retry interval in seconds after failed attempt number `attempt` (1 = the
  * first failure) for `priority`: the channel's priority-specific backoff
  * list, else its backoff list, else the documented default schedule; the

@@ -103,6 +103,9 @@ typedef struct {
 	guint cache_ttl;       /* seconds for positive answers */
 	guint negative_ttl;    /* seconds for NOT_FOUND answers */
 	const char *local_host; /* this system's host name: mailHost / mailRoutingHosts test */
+	/* Other names of this system (NULL-terminated; NULL = none), which
+	 * mailHost and mailRoutingHosts may use as well; copied at open. */
+	const char *const *local_host_aliases;
 } ImtaDirectoryOptions;
 
 /* Open the embedded backend on an LDIF file.  Syntax errors give the
@@ -179,7 +182,8 @@ ImtaDirStatus imta_directory_lookup_domain(ImtaDirectory *dir, const char *domai
 					   ImtaDirDomain **domain_r, GError **error);
 
 /* Is `domain` local?  FOUND when it has a domain entry whose
- * mailRoutingHosts is absent or names local_host; NOT_FOUND otherwise. */
+ * mailRoutingHosts is absent or names local_host or one of its aliases;
+ * NOT_FOUND otherwise. */
 ImtaDirStatus imta_directory_domain_is_local(ImtaDirectory *dir, const char *domain,
 					     GError **error);
 
@@ -220,12 +224,27 @@ ImtaDirStatus imta_directory_lookup_local(ImtaDirectory *dir, const char *addres
 
 /* Delivery options: the addresses mail for `entry`, found by looking up
  * the local `address` (as received, "+subaddress" included), is delivered
- * to.  `delivery_options` is option.dat's DELIVERY_OPTIONS, comma-separated
- * "[flags]name=template" rows; each of the entry's mailDeliveryOption
- * values (a user without any: "mailbox"; a group: "members") picks the row
- * of that name.  Flag '*' limits a row to users, '&' to groups; rows
- * flagged '^', '/' or '!' are not applied; an option no row defines is
- * skipped.  Template "*" gives the group's members, "**" the entry's
+ * to, in the order of imta-directory(5) "PROCESSING AN ENTRY":
+ *   1. Status hold (entry->status IMTA_DIR_STATUS_HOLD) overrides every
+ *      delivery option: the one address is the first '/'-flagged row's
+ *      template, "@hold-daemon:$A" when no row has that flag.
+ *   2. Mail host: unless every option that applies is independent of it
+ *      (flag '#', or a template that names the mail host with $X), the
+ *      entry's mailHost must be the local host name or one of its
+ *      aliases; another mailHost gives the one address "@mailhost:ADDRESS"
+ *      (rewritten again by the caller).  A user without mailHost uses
+ *      the mailRoutingSmartHost of its domain the same way (a smart host
+ *      that is this system expands here); with neither the answer is
+ *      NOT_FOUND with IMTA_DIRECTORY_ERROR_NO_HOST.  A group without
+ *      mailHost is expanded here.
+ *   3. Options: `delivery_options` is option.dat's DELIVERY_OPTIONS,
+ *      comma-separated "[flags]name=template" rows; each of the entry's
+ *      mailDeliveryOption values (a user without any: "mailbox"; a
+ *      group: "members") picks the row of that name.  Flag '*' limits a
+ *      row to users, '&' to groups; rows flagged '^' or '!' are not
+ *      applied; '/' (hold) rows apply like any other; an option no row
+ *      defines is skipped.
+ * Template "*" gives the group's members, "**" the entry's
  * mailForwardingAddress values; others substitute $M (uid, $nM its n-th
  * character), $nI (hosted domain: the entry's domain unless it is the
  * default domain, the one the directory finds for the local host name or
@@ -237,8 +256,9 @@ ImtaDirStatus imta_directory_lookup_local(ImtaDirectory *dir, const char *addres
  * value fails the option.  FOUND with a GPtrArray of new strings (each
  * address once, in order; free with g_ptr_array_unref); NOT_FOUND with an
  * IMTA_DIRECTORY_ERROR_DATA error for a malformed row or template, an
- * option that cannot be expanded, or no applicable option; TEMPFAIL when
- * the directory could not answer. */
+ * option that cannot be expanded, a mailHost that is not a host name, or
+ * no applicable option; TEMPFAIL when the directory could not answer.
+ * Other statuses (inactive, deleted...) are the caller's to act on. */
 ImtaDirStatus imta_directory_delivery_addresses(ImtaDirectory *dir, const char *delivery_options,
 						const ImtaDirEntry *entry, const char *address,
 						GPtrArray **addresses_r, GError **error);

@@ -55,6 +55,7 @@ typedef enum {
 	IMTA_DIRECTORY_ERROR_TEMPORARY, /* backend down or timed out: retry later */
 	IMTA_DIRECTORY_ERROR_DATA,      /* the directory data is malformed */
 	IMTA_DIRECTORY_ERROR_AMBIGUOUS, /* several entries claim one address */
+	IMTA_DIRECTORY_ERROR_NO_HOST,   /* no mailHost and no mailRoutingSmartHost */
 } ImtaDirectoryErrorCode;
 
 GQuark imta_config_error_quark(void);

@@ -87,6 +87,14 @@ const char *imta_route_error_status(const GError *error);
  * or "4.4.3 bob@example.com: temporary failure looking up ...". */
 char *imta_route_diagnostic(const char *address, const GError *error);
 
+/* The address as it was before the rules routed it to `channel`: a
+ * leading source route whose first host is one of the channel's host
+ * names is removed ("@hold-daemon:bob@example.com" on the hold channel
+ * gives "bob@example.com"); any other address comes back unchanged.  For
+ * masters and commands that route a channel's mail again.  Newly
+ * allocated. */
+char *imta_route_strip_channel(const ImtaChannel *channel, const char *address);
+
 /* The instance's queue, opened with the job controller's notice socket
  * (so new files are scheduled at once), for plugins that queue mail. */
 ImtaQueue *imta_route_open_queue(const ImtaConfig *config, GError **error);

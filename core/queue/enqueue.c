@@ -589,7 +589,8 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 	}
 	dir = queue_dir_for(file->channel, file->id);
 	imta_queue_attempt_prefix(0, prefix);
-	file->final_name = g_strdup_printf("%s/%s%s.00", dir, prefix, file->id);
+	file->final_name = g_strdup_printf("%s/%s%s.%s", dir, prefix, file->id,
+					   imta_channel_holds_mail(file->channel) ? "HELD" : "00");
 	if (!enqueue_envelope(enq, file, envelope, error) || !queue_ensure_dir(queue, dir, error))
 		return FALSE;
 	fd = unnamed ? enqueue_create_unnamed(queue, dir) : -1;

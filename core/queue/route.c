@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <string.h>
 #include <glib.h>
 
 #include <imta/rewrite.h>
@@ -150,6 +151,32 @@ imta_route_diagnostic(const char *address, const GError *error)
 	if (error->code == IMTA_ROUTE_ERROR_REFUSED)
 		return g_strdup_printf("%s %s cannot be queued: %s", status, address, reason);
 	return g_strdup_printf("%s %s does not route: %s", status, address, reason);
+}
+
+static gboolean
+route_is_channel_host(const ImtaChannel *channel, const char *host, gsize len)
+{
+	for (guint i = 0; i < channel->hosts->len; i++) {
+		const ImtaChannelHost *h = channel->hosts->pdata[i];
+
+		if (strlen(h->name) == len && g_ascii_strncasecmp(h->name, host, len) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+char *
+imta_route_strip_channel(const ImtaChannel *channel, const char *address)
+{
+	const char *colon, *end;
+
+	if (address[0] != '@' || (colon = strchr(address, ':')) == NULL)
+		return g_strdup(address);
+	end = strpbrk(address + 1, ",:");
+	if (!route_is_channel_host(channel, address + 1, (gsize)(end - address - 1)))
+		return g_strdup(address);
+	/* "@a,@b:x@y" keeps "@b:x@y"; "@a:x@y" becomes "x@y". */
+	return g_strdup(*end == ',' ? end + 1 : colon + 1);
 }
 
 ImtaQueue *

@@ -13,6 +13,13 @@
  * levels deep; deeper nesting is refused as an alias loop.  A nested
  * address whose own expansion fails is queued to this channel by itself,
  * so that it is retried, or returned to the sender, on its own.
+ *
+ * The directory decides where each entry's mail goes
+ * (imta_directory_delivery_addresses): a held user's to the hold channel
+ * ("@hold-daemon:address", kept there until `imsimta qm reprocess
+ * -channel=hold`), an entry whose mailHost is another system to that
+ * system ("@mailhost:address", which the rewrite rules send on by SMTP or
+ * LMTP), everything else through the delivery options.
  */
 #include "config.h"
 
@@ -129,9 +136,11 @@ static gboolean local_expand(LocalJob *lj, LocalExpansion *exp, const char *addr
 			     guint depth);
 
 /* Route one produced address: queue it, or expand it further when it
- * comes back to this channel. */
+ * comes back to this channel.  `held`: the address holds a held user's
+ * mail, which must never be returned because the hold channel is
+ * missing from the configuration; it waits here instead. */
 static gboolean
-local_route(LocalJob *lj, LocalExpansion *exp, const char *produced, guint depth)
+local_route(LocalJob *lj, LocalExpansion *exp, const char *produced, guint depth, gboolean held)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *diagnostic = NULL;
@@ -141,6 +150,11 @@ local_route(LocalJob *lj, LocalExpansion *exp, const char *produced, guint depth
 
 	if (!imta_route_address(&ctx, produced, &route, &error)) {
 		diagnostic = imta_route_diagnostic(produced, error);
+		if (held)
+			return local_fail(exp, IMTA_OUTCOME_RETRY,
+					  "4.3.5 mail on hold cannot reach the hold channel "
+					  "(imta.cnf needs one, imta-directory(5)): %s",
+					  diagnostic);
 		return local_fail(exp,
 				  imta_route_error_is_temporary(error) ? IMTA_OUTCOME_RETRY
 								       : IMTA_OUTCOME_FAILED,
@@ -171,13 +185,11 @@ local_status_refusal(ImtaDirUserStatus status, ImtaOutcome *outcome_r)
 	switch (status) {
 	case IMTA_DIR_STATUS_ACTIVE:
 	case IMTA_DIR_STATUS_OVERQUOTA: /* the store decides */
+	case IMTA_DIR_STATUS_HOLD:      /* the delivery options route it to the hold channel */
 		return NULL;
 	case IMTA_DIR_STATUS_INACTIVE:
 		*outcome_r = IMTA_OUTCOME_RETRY;
 		return "4.2.1 mailbox temporarily inactive";
-	case IMTA_DIR_STATUS_HOLD:
-		*outcome_r = IMTA_OUTCOME_RETRY;
-		return "4.2.1 mail for this user is on hold";
 	case IMTA_DIR_STATUS_DELETED:
 		*outcome_r = IMTA_OUTCOME_FAILED;
 		return "5.1.6 mailbox deleted";
@@ -221,13 +233,17 @@ local_expand_entry(LocalJob *lj, LocalExpansion *exp, const char *address, guint
 		return local_fail(exp, IMTA_OUTCOME_RETRY, "4.4.3 expanding %s: %s", address,
 				  error != NULL ? error->message : "failed");
 	case IMTA_DIR_NOT_FOUND:
+		if (g_error_matches(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_NO_HOST))
+			return local_fail(exp, IMTA_OUTCOME_FAILED,
+					  "5.4.4 %s cannot be routed: %s", address, error->message);
 		return local_fail(exp, IMTA_OUTCOME_FAILED, "5.3.5 expanding %s: %s", address,
 				  error != NULL ? error->message : "failed");
 	case IMTA_DIR_FOUND:
 		break;
 	}
 	for (guint i = 0; i < produced->len; i++)
-		if (!local_route(lj, exp, g_ptr_array_index(produced, i), depth))
+		if (!local_route(lj, exp, g_ptr_array_index(produced, i), depth,
+				 entry->status == IMTA_DIR_STATUS_HOLD))
 			return FALSE;
 	return TRUE;
 }

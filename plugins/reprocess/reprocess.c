@@ -24,6 +24,10 @@
  * the address back to this channel, leaves it queued here for a retry.
  * Routed recipients are reported as relayed: their DSN request travels
  * with them, and a success notice is the final channel's to send.
+ *
+ * The hold channel is bound to this plugin as well: a held message that
+ * the administrator releases is routed again from the address without
+ * its "@hold-daemon:" route.
  */
 #include "config.h"
 
@@ -99,10 +103,13 @@ reprocess_validate_channel(const ImtaChannel *channel, GError **error)
 }
 
 static void
-reprocess_route(ReprocessJob *rj, const char *address, ReprocessTarget *target)
+reprocess_route(ReprocessJob *rj, const char *queued, ReprocessTarget *target)
 {
 	g_autoptr(GError) error = NULL;
 	ImtaRouteContext ctx = { rj->config, rj->channel->name, NULL };
+	/* A route through this channel's own host is how the mail came here
+	 * (the hold channel's "@hold-daemon:"); routing starts after it. */
+	g_autofree char *address = imta_route_strip_channel(rj->channel, queued);
 
 	if (!imta_route_address(&ctx, address, &target->route, &error)) {
 		target->outcome = imta_route_error_is_temporary(error) ? IMTA_OUTCOME_RETRY

@@ -62,16 +62,16 @@ ALICE@Example.COM: user uid=alice$P,o=example.com,o=example status=active domain
 alice+folder@example.com: user uid=alice$P,o=example.com,o=example status=active domain=example.com host=mail.example.com quota=default/default deliver=alice+folder@ims-ms-daemon
 bob@example.com: user uid=bob$P,o=example.com,o=example status=active domain=example.com host=mail.example.com quota=10485760/5000 deliver=bob@ims-ms-daemon
 dave@example.com: user uid=dave$P,o=example.com,o=example status=active domain=example.com host=mail.example.com quota=default/default deliver=dave@ims-ms-daemon,dave.brown@example.net
-hank@example.com: user uid=hank$P,o=example.com,o=example status=hold domain=example.com host=mail.example.com quota=default/default deliver=hank@ims-ms-daemon
+hank@example.com: user uid=hank$P,o=example.com,o=example status=hold domain=example.com host=mail.example.com quota=default/default deliver=@hold-daemon:hank@example.com
 ivan@example.com: user uid=ivan$P,o=example.com,o=example status=inactive domain=example.com host=mail.example.com quota=default/default deliver=ivan@ims-ms-daemon
 root@example.com: user uid=postmaster$P,o=example.com,o=example status=active domain=example.com host=mail.example.com quota=default/default deliver=postmaster@ims-ms-daemon
 staff@example.com: group cn=staff,ou=Groups,o=example.com,o=example status=active domain=example.com host=mail.example.com deliver=carol@example.org,partner@example.net,alice@example.com,bob@example.com
 everyone@example.com: group cn=everyone,ou=Groups,o=example.com,o=example status=active domain=example.com host=mail.example.com deliver=alice@example.com,bob@example.com,dave@example.com,hank@example.com,postmaster@example.com
 carol@example.org: user uid=carol$P,o=example.org,o=example status=active domain=example.org host=mail.example.com quota=default/default deliver=carol%example.org@ims-ms-daemon
 nobody@example.com: not found
-erin@example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=erin%example.net@ims-ms-daemon
-e@example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=erin%example.net@ims-ms-daemon
-erin@alias.example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=erin%example.net@ims-ms-daemon
+erin@example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=@store2.example.com:erin@example.net
+e@example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=@store2.example.com:e@example.net
+erin@alias.example.net: user uid=erin$P,o=example.net,o=example status=active domain=example.net host=store2.example.com quota=unlimited/0 store=secondary deliver=@store2.example.com:erin@alias.example.net
 random@example.net: user uid=catch$P,o=example.net,o=example status=active domain=example.net quota=default/default deliver=catch%example.net@ims-ms-daemon
 gone@example.net: user uid=gone$P,o=example.net,o=example status=deleted domain=example.net quota=default/default deliver=gone%example.net@ims-ms-daemon
 full@example.net: user uid=full$P,o=example.net,o=example status=overquota domain=example.net quota=2147483648/default deliver=full%example.net@ims-ms-daemon
@@ -81,8 +81,8 @@ outer@example.net: group cn=outer,ou=Groups,o=example.net,o=example status=activ
 inner@example.net: group cn=inner,ou=Groups,o=example.net,o=example status=active domain=example.net deliver=x@remote.example,y@remote.example,erin@example.net
 off@example.net: group cn=off,ou=Groups,o=example.net,o=example status=disabled domain=example.net deliver=erin@example.net
 dyn@example.net: group cn=dyn,ou=Groups,o=example.net,o=example status=active domain=example.net deliver=full@example.net
-ned@example.edu: user uid=ned,o=example.edu,o=example status=inactive domain=example.edu quota=default/default deliver=ned%example.edu@ims-ms-daemon
-frank@example.info: user uid=frank$P,o=example.info,o=example status=active domain=example.info quota=default/default deliver=frank%example.info@ims-ms-daemon
+ned@example.edu: user uid=ned,o=example.edu,o=example status=inactive domain=example.edu quota=default/default deliver=@hub.example.edu:ned@example.edu
+frank@example.info: user uid=frank$P,o=example.info,o=example status=active domain=example.info quota=default/default delivery-error="uid=frank$P,o=example.info,o=example has no mailHost and its domain example.info has no mailRoutingSmartHost"
 someone@example.invalid: not found
 example.com: domain canonical=example.com base=o=example.com,o=example status=active local
 example.org: domain canonical=example.org base=ou=People,o=example.org,o=example status=active local

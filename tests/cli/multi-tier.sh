@@ -53,8 +53,9 @@ cp "$C/directory.ldif" "$T/directory.ldif"
 # Mailboxes become source routes through their store; the default rule
 # ".lmtp" routes them to the default LMTP channel tcp_lmtpcs, which
 # connects to the store on its LMTP port (set once the store's port is
-# known).
-printf '%s\n' 'DELIVERY_OPTIONS=*mailbox=@$X.LMTP:$M%$\$2I$_+$2S@tcp_lmtpcs-daemon, &members=*, #forward=**' \
+# known).  Groups, whose mailHost is also the store, are expanded here:
+# '#' on members.
+printf '%s\n' 'DELIVERY_OPTIONS=*mailbox=@$X.LMTP:$M%$\$2I$_+$2S@tcp_lmtpcs-daemon, #&members=*, #forward=**' \
 	>>"$C/option.dat"
 grep -q '^\.lmtp  *\$E\$F\$U%\$H\.lmtp@tcp_lmtpcs-daemon$' "$C/imta.cnf" ||
 	echo "# the default .lmtp rule is missing"

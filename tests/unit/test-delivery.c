@@ -1,7 +1,8 @@
 /*
  * test-delivery.c - delivery options: the addresses a local address
  * expands to through DELIVERY_OPTIONS, against the demo directory of the
- * default configuration and a small directory of odd cases.
+ * default configuration and a small directory of odd cases; held users
+ * and the mail host test that come before the options.
  */
 #include "config.h"
 
@@ -26,6 +27,33 @@
 	"uid: " uid "\n" \
 	"mail: " uid "@example.com\n" \
 	"mailHost: mail.example.com\n" extra "\n"
+
+/* A user of example.com, or a group, with its own mailHost lines. */
+#define USER_AT(uid, extra) \
+	"dn: uid=" uid ",ou=People,o=example.com,o=example\n" \
+	"objectClass: inetMailUser\n" \
+	"objectClass: inetLocalMailRecipient\n" \
+	"uid: " uid "\n" \
+	"mail: " uid "@example.com\n" extra "\n"
+#define GROUP_AT(cn, extra) \
+	"dn: cn=" cn ",ou=People,o=example.com,o=example\n" \
+	"objectClass: inetMailGroup\n" \
+	"objectClass: inetLocalMailRecipient\n" \
+	"cn: " cn "\n" \
+	"mail: " cn "@example.com\n" \
+	"mgrpRFC822MailMember: m1@example.net\n" extra "\n"
+/* A domain NAME with a user u and the given domain attributes. */
+#define DOMAIN(name, extra) \
+	"dn: o=" name ",o=example\n" \
+	"objectClass: organization\n" \
+	"objectClass: mailDomain\n" \
+	"o: " name "\n" \
+	"sunPreferredDomain: " name "\n" extra "\n" \
+	"dn: uid=u,o=" name ",o=example\n" \
+	"objectClass: inetMailUser\n" \
+	"objectClass: inetLocalMailRecipient\n" \
+	"uid: u\n" \
+	"mail: u@" name "\n\n"
 
 static const char test_ldif[] =
 	"version: 1\n"
@@ -61,7 +89,36 @@ static const char test_ldif[] =
 	"uid: Max\n"
 	"mail: max@example.net\n"
 	"mailHost: mail.example.com\n"
-	"mailDeliveryOption: mailbox\n";
+	"mailDeliveryOption: mailbox\n"
+	"\n"
+	USER("heldmb", "mailDeliveryOption: mailbox\n"
+	     "mailDeliveryOption: hold\n")
+	USER_AT("status", "mailHost: store2.example.com\n"
+		"mailUserStatus: hold\n"
+		"mailDeliveryOption: mailbox\n"
+		"mailDeliveryOption: forward\n"
+		"mailForwardingAddress: elsewhere@example.net\n")
+	USER_AT("away", "mailHost: store2.example.com\n"
+		"mailDeliveryOption: mailbox\n"
+		"mailDeliveryOption: hold\n")
+	USER_AT("awayfwd", "mailHost: Store2.Example.COM\n"
+		"mailDeliveryOption: forward\n"
+		"mailForwardingAddress: fwd@example.net\n")
+	USER_AT("alias", "mailHost: MX.example.com.\n")
+	USER_AT("literal", "mailHost: [192.0.2.7]\n")
+	USER_AT("bad", "mailHost: store2:x@y\n")
+	USER_AT("nohost", "mailDeliveryOption: mailbox\n")
+	USER_AT("nohostfwd", "mailDeliveryOption: forward\n"
+		"mailForwardingAddress: fwd@example.net\n")
+	GROUP_AT("remote", "mailHost: store2.example.com\n")
+	GROUP_AT("local", "")
+	DOMAIN("smart.example", "mailRoutingSmartHost: hub.example.com\n")
+	DOMAIN("self.example", "mailRoutingSmartHost: MX.Example.COM.\n")
+	DOMAIN("routed.example", "mailRoutingHosts: other.example.com\n"
+	       "mailRoutingHosts: mx.example.com\n")
+	DOMAIN("elsewhere.example", "mailRoutingHosts: other.example.com\n");
+
+static const char *const local_aliases[] = { "mx.example.com", NULL };
 
 static char *tmp_dir;
 
@@ -70,6 +127,7 @@ static const ImtaDirectoryOptions options = {
 	.cache_ttl = 60,
 	.negative_ttl = 60,
 	.local_host = "mail.example.com",
+	.local_host_aliases = local_aliases,
 };
 
 static ImtaDirectory *
@@ -116,6 +174,11 @@ expand(ImtaDirectory *dir, const char *delivery_options, const char *address)
 	g_assert_no_error(error);
 	status = imta_directory_delivery_addresses(dir, delivery_options, entry, address,
 						   &addresses, &error);
+	if (status == IMTA_DIR_NOT_FOUND &&
+	    g_error_matches(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_NO_HOST)) {
+		g_assert_null(addresses);
+		return g_strdup_printf("no host: %s", error->message);
+	}
 	if (status == IMTA_DIR_NOT_FOUND) {
 		g_assert_error(error, IMTA_DIRECTORY_ERROR, IMTA_DIRECTORY_ERROR_DATA);
 		g_assert_null(addresses);
@@ -198,10 +261,8 @@ test_options_rows(void)
 		{ NULL, "fwd@example.com", "one@example.net two@example.net" },
 		/* No mailDeliveryOption: mailbox. */
 		{ NULL, "plain@example.com", "plain@ims-ms-daemon" },
-		/* hold is a '/' row: not applied here. */
-		{ NULL, "held@example.com",
-		  "error: no delivery option of uid=held,ou=People,o=example.com,o=example "
-		  "applies (mailDeliveryOption: hold)" },
+		/* hold is a '/' row: the copy goes to the hold channel. */
+		{ NULL, "held@example.com", "@hold-daemon:held@example.com" },
 		/* Unknown options are skipped; $P from mailProgramDeliveryInfo. */
 		{ NULL, "prog@example.com", "prog%procmail@pipe-daemon" },
 		/* '^' (autoreply) is not applied; mailbox and native are. */
@@ -272,6 +333,108 @@ test_options_errors(void)
 }
 
 static void
+test_hold(void)
+{
+	static const ExpandCase cases[] = {
+		/* The demo's hank: status hold, option mailbox. */
+		{ NULL, "hank@example.com", "@hold-daemon:hank@example.com" },
+		{ NULL, "hank+Work@example.com", "@hold-daemon:hank+Work@example.com" },
+		/* The option hold holds its copy; the others still apply. */
+		{ NULL, "heldmb@example.com",
+		  "heldmb@ims-ms-daemon @hold-daemon:heldmb@example.com" },
+		{ NULL, "heldmb+x@example.com",
+		  "heldmb+x@ims-ms-daemon @hold-daemon:heldmb+x@example.com" },
+		/* Status hold overrides every option and the mail host. */
+		{ NULL, "status@example.com", "@hold-daemon:status@example.com" },
+		/* The '/' row's template serves held users... */
+		{ "*mailbox=$M@ims-ms-daemon, /hold=$M@hold-daemon", "status+x@example.com",
+		  "status@hold-daemon" },
+		/* ...and without one, the hold channel's route. */
+		{ "*mailbox=$M@ims-ms-daemon", "status+x@example.com",
+		  "@hold-daemon:status+x@example.com" },
+		/* A '/' row that gives no address. */
+		{ "*mailbox=$M@ims-ms-daemon, /hold=*", "status@example.com",
+		  "error: the hold row of DELIVERY_OPTIONS gives no address for "
+		  "uid=status,ou=People,o=example.com,o=example" },
+		/* A '/' row needs what its template names. */
+		{ "/hold=$M+$S@hold-daemon", "status@example.com",
+		  "error: delivery option hold of uid=status,ou=People,o=example.com,o=example: "
+		  "\"$S\" has no value for status@example.com" },
+	};
+	g_autoptr(ImtaDirectory) dir = open_test();
+	g_autoptr(ImtaDirectory) demo = open_demo();
+
+	run_cases(demo, cases, 2);
+	run_cases(dir, cases + 2, G_N_ELEMENTS(cases) - 2);
+}
+
+static void
+test_mail_host(void)
+{
+	static const ExpandCase cases[] = {
+		/* Another mail host: the address as received, routed there. */
+		{ NULL, "away@example.com", "@store2.example.com:away@example.com" },
+		{ NULL, "away+Sub@example.com", "@store2.example.com:away+Sub@example.com" },
+		/* Only '#' options: expanded here whatever the mail host. */
+		{ NULL, "awayfwd@example.com", "fwd@example.net" },
+		{ "forward=**", "awayfwd@example.com", "@Store2.Example.COM:awayfwd@example.com" },
+		/* A template naming the mail host routes there by itself. */
+		{ "*mailbox=@$X.LMTP:$M%$\\$2I$_+$2S@tcp_lmtpcs-daemon, #forward=**",
+		  "away+S@example.com", "@store2.example.com.LMTP:away+S@tcp_lmtpcs-daemon" },
+		/* An alias of the local host, any case, a trailing dot. */
+		{ NULL, "alias@example.com", "alias@ims-ms-daemon" },
+		{ NULL, "literal@example.com", "@[192.0.2.7]:literal@example.com" },
+		{ NULL, "bad@example.com",
+		  "error: mailHost of uid=bad,ou=People,o=example.com,o=example: expected a host "
+		  "name, got \"store2:x@y\"" },
+		/* No mailHost: the domain's smart host, which may be here. */
+		{ NULL, "u@smart.example", "@hub.example.com:u@smart.example" },
+		{ NULL, "u+x@smart.example", "@hub.example.com:u+x@smart.example" },
+		{ NULL, "u@self.example", "u%self.example@ims-ms-daemon" },
+		/* Neither: a permanent failure. */
+		{ NULL, "nohost@example.com",
+		  "no host: uid=nohost,ou=People,o=example.com,o=example has no mailHost and its "
+		  "domain example.com has no mailRoutingSmartHost" },
+		{ NULL, "u@routed.example",
+		  "no host: uid=u,o=routed.example,o=example has no mailHost and its domain "
+		  "routed.example has no mailRoutingSmartHost" },
+		/* ...unless nothing needs a mail host. */
+		{ NULL, "nohostfwd@example.com", "fwd@example.net" },
+		/* Groups: a remote mailHost routes, none expands here. */
+		{ NULL, "remote@example.com", "@store2.example.com:remote@example.com" },
+		{ NULL, "local@example.com", "m1@example.net" },
+	};
+	g_autoptr(ImtaDirectory) dir = open_test();
+
+	run_cases(dir, cases, G_N_ELEMENTS(cases));
+}
+
+/* mailRoutingHosts naming an alias of the local host makes the domain
+ * local, as the local host name itself does. */
+static void
+test_routing_hosts_alias(void)
+{
+	static const struct {
+		const char *domain;
+		ImtaDirStatus expected;
+	} cases[] = {
+		{ "routed.example", IMTA_DIR_FOUND },
+		{ "elsewhere.example", IMTA_DIR_NOT_FOUND },
+		{ "smart.example", IMTA_DIR_FOUND },
+	};
+	g_autoptr(ImtaDirectory) dir = open_test();
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) error = NULL;
+
+		g_test_message("%s", cases[i].domain);
+		g_assert_cmpint(imta_directory_domain_is_local(dir, cases[i].domain, &error), ==,
+				cases[i].expected);
+		g_assert_no_error(error);
+	}
+}
+
+static void
 test_lookup_local(void)
 {
 	static const struct {
@@ -322,6 +485,9 @@ main(int argc, char **argv)
 	g_test_add_func("/delivery/demo/groups", test_demo_groups);
 	g_test_add_func("/delivery/options/rows", test_options_rows);
 	g_test_add_func("/delivery/options/errors", test_options_errors);
+	g_test_add_func("/delivery/hold", test_hold);
+	g_test_add_func("/delivery/mail-host", test_mail_host);
+	g_test_add_func("/delivery/mail-host/routing-hosts-alias", test_routing_hosts_alias);
 	rc = g_test_run();
 
 	{
