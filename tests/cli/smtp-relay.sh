@@ -376,7 +376,12 @@ check_grep "and labelled BODY=8BITMIME" "$f" "BODY=8BITMIME"
 printf '%s\n' "From: Ann <ann@sender.test>" "Subject: relay test sevenbit" "" \
 	"The caf$(printf '\303\251') on the corner opens at noon; see you there." >"$T/message"
 relay_send ann@sender.test hana@sevenbit.test >/dev/null
-wait_sink_count eight 2 30
+# smtp-sink creates its file before the content has all arrived: wait for
+# the subject, then as long as check_once lets a message settle.
+sink_subject_settled() {
+	[ -n "$(sink_grep "$1" "$2")" ] && sleep 0.5
+}
+wait_sink_count eight 2 30 && wait_until 300 sink_subject_settled eight "Subject: relay test sevenbit"
 ok $? "the sevenbit channel's message is at the peer with 8BITMIME"
 f=$(sink_grep eight "Subject: relay test sevenbit" | head -n 1)
 sink_message "$f" >"$T/got"
