@@ -149,6 +149,11 @@ const ImtaPlugin *imta_plugin_registry_by_keyword(const ImtaPluginRegistry *regi
 const ImtaPluginModule *imta_plugin_registry_module_of(const ImtaPluginRegistry *registry,
 						       const ImtaPlugin *plugin);
 
+/* Log, as warnings, every plugin file the directory held but the loader
+ * refused, with the reason; for a daemon that finds a channel without its
+ * plugin.  Returns how many were refused. */
+guint imta_plugin_registry_log_refusals(const ImtaPluginRegistry *registry);
+
 /* Run every loaded plugin's init hook once. */
 gboolean imta_plugin_registry_init(ImtaPluginRegistry *registry, const ImtaConfig *config,
 				   GError **error);

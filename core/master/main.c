@@ -88,6 +88,7 @@ master_find_channel(const ImtaConfig *config, const char *name)
 		return NULL;
 	}
 	if (channel->plugin == NULL) {
+		imta_plugin_registry_log_refusals(config->plugins);
 		imta_log(IMTA_LOG_ERROR, "channel %s is bound to no plugin: it routes only and "
 			 "has no master program (imsimta plugin-list shows the bindings)", name);
 		return NULL;

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <glib.h>
 
+#include <imta/log.h>
 #include <imta/plugin.h>
 
 static void
@@ -47,6 +48,24 @@ imta_plugin_registry_by_keyword(const ImtaPluginRegistry *registry, const char *
 	key = g_ascii_strdown(keyword, -1);
 	module = g_hash_table_lookup(registry->by_keyword, key);
 	return module != NULL ? module->plugin : NULL;
+}
+
+guint
+imta_plugin_registry_log_refusals(const ImtaPluginRegistry *registry)
+{
+	guint refused = 0;
+
+	if (registry == NULL)
+		return 0;
+	for (guint i = 0; i < registry->modules->len; i++) {
+		const ImtaPluginModule *module = registry->modules->pdata[i];
+
+		if (module->state != IMTA_PLUGIN_REFUSED)
+			continue;
+		imta_log(IMTA_LOG_WARNING, "plugin file refused: %s", module->error);
+		refused++;
+	}
+	return refused;
 }
 
 const ImtaPluginModule *

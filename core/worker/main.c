@@ -477,6 +477,7 @@ worker_find_slave(const ImtaConfig *config, const char *service, const char *nam
 		return NULL;
 	}
 	if (channel->plugin == NULL) {
+		imta_plugin_registry_log_refusals(config->plugins);
 		imta_log(IMTA_LOG_ERROR, "service %s: channel %s is bound to no plugin, so nothing "
 			 "can serve its connections; give it a keyword of a plugin with a slave "
 			 "program (e.g. smtp) in imta.cnf, or name another channel in "

@@ -352,7 +352,7 @@ jcpy notify "$NOTIFY" "E $rel"
 # takes a while to start.
 wait_until 300 test ! -e "$QUEUE/$rel"
 delivered=$?
-[ $delivered -ne 0 ] && { diag_file "$LOG"; diag_file "$T/jc.err"; }
+[ $delivered -ne 0 ] && { diag_file "$LOG"; diag_file "$T/jc.err"; ls -l "$T/plugins" | sed 's/^/# /'; }
 ok $delivered "a message to the bitbucket channel is delivered"
 counters_show() {
 	jcpy admin "$SOCK" COUNTERS | grep -xF "$1" >/dev/null

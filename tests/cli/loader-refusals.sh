@@ -4,7 +4,7 @@
 # directory others can write to.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 9
+plan 12
 
 install -m 644 "$abs_top_builddir/tests/plugins/.libs/dupkeyword.so" "$T/plugins/zdup.so"
 install -m 644 "$abs_top_builddir/tests/plugins/.libs/nosymbol.so" "$T/plugins/notaplugin.so"
@@ -18,6 +18,15 @@ check_grep "the first plugin keeps its keyword and channel" "$OUT" "  channels: 
 check_run "check passes but warns about refused plugins" 0 "$IMSIMTA" --config "$C" check
 check_grep "check prints the refusal as a warning" "$ERR" "imsimta: warning: $T/plugins/zdup.so"
 rm -f "$T/plugins/zdup.so" "$T/plugins/notaplugin.so"
+
+# A daemon whose channel lost its plugin says which file was refused and why.
+chmod 666 "$T/plugins/bitbucket.so"
+check_run "imta-master refuses a channel whose plugin file was refused" 78 \
+	"$abs_top_builddir/core/libexec/imta-master" --config "$C" --channel bitbucket
+check_grep "it names the refused file and the reason" "$ERR" \
+	"plugin file refused: $T/plugins/bitbucket.so: refusing a plugin file writable by group or others"
+check_grep "then the channel left without a plugin" "$ERR" "channel bitbucket is bound to no plugin"
+chmod 644 "$T/plugins/bitbucket.so"
 
 chmod 777 "$T/plugins"
 check_run "a plugin directory writable by others stops plugin-list" 78 "$IMSIMTA" --config "$C" plugin-list

@@ -1,10 +1,11 @@
 #!/bin/bash
-# A third-party plugin: install the MTA into a staging directory, build
-# docs/plugin-example against the installed header and pkg-config file
-# alone, drop it into the plugin directory, see it listed, bind a channel,
-# and deliver through it: a message queued for the channel is handed to
-# the plugin's master by the job controller, lands in the file the
-# channel's hellofile keyword names, and leaves the queue.
+# A third-party plugin: install the MTA's plugin development files into a
+# staging directory, build docs/plugin-example against the installed
+# header and pkg-config file alone, drop it into the plugin directory, see
+# it listed, bind a channel, and deliver through it: a message queued for
+# the channel is handed to the plugin's master by the job controller,
+# lands in the file the channel's hellofile keyword names, and leaves the
+# queue.
 #
 # Only the job controller this test starts is signalled, by its pid.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
@@ -15,10 +16,15 @@ LOGDIR="$T/var/log"
 plan 17
 
 dest="$T/staging"
-${MAKE:-make} -C "$abs_top_builddir" install DESTDIR="$dest" MAKEFLAGS= >"$T/install.log" 2>&1
+# What a plugin builds against: the library, the headers, the pkg-config
+# file.  Not a whole "make install": installing the in-tree plugins makes
+# libtool relink each one in place, moving the built .so aside for a moment,
+# and a test running beside this one may be copying it just then.
+${MAKE:-make} -C "$abs_top_builddir" install-libLTLIBRARIES install-imtaincludeHEADERS \
+	install-pkgconfigDATA DESTDIR="$dest" MAKEFLAGS= >"$T/install.log" 2>&1
 status=$?
 [ $status -ne 0 ] && tail -30 "$T/install.log" | sed 's/^/# /'
-ok $status "make install into a staging directory"
+ok $status "the plugin development files install into a staging directory"
 
 pc=$(find "$dest" -name imta-plugin.pc | head -1)
 [ -n "$pc" ]
