@@ -100,17 +100,6 @@ tr 'a-z' 'A-Z' <"$1" >"$2"
 EOF
 chmod 755 "$T/upper.sh" "$T/fail.sh" "$T/hang.sh" "$T/slow.sh"
 
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 stop() {
 	"$IMSIMTA" --config "$C" stop job_controller --timeout 20 >/dev/null 2>&1
 }

@@ -58,17 +58,6 @@ JOB_LIMIT=1
 IDLE_LINGER=1
 EOF
 
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 start() {
 	"$IMSIMTA" --config "$C" start job_controller >"$OUT" 2>"$ERR"
 }

@@ -33,25 +33,6 @@ HELPER_PID=""
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/sanitizer"
 
-# Is process $1 gone?  A zombie is: it only waits to be reaped.
-gone() {
-	local state
-	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
-}
-
-# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 disp_pid() {
 	cat "$PIDFILE" 2>/dev/null
 }

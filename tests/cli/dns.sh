@@ -34,18 +34,6 @@ stop_servers() {
 }
 trap 'stop_servers; rm -rf "$T"' EXIT
 
-# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 free_udp_port() {
 	"$PY" -c 'import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

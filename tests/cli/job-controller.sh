@@ -23,13 +23,6 @@ NOTIFY="$RUN/job_controller.notify"
 PIDFILE="$RUN/job_controller.pid"
 JC_PID=""
 
-# Is process $1 gone?  A zombie is: it only waits to be reaped.
-gone() {
-	local state
-	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
-}
-
 stop_jc() {
 	if [ -n "$JC_PID" ] && ! gone "$JC_PID"; then
 		kill -TERM "$JC_PID" 2>/dev/null
@@ -39,18 +32,6 @@ stop_jc() {
 	JC_PID=""
 }
 trap 'stop_jc; rm -rf "$T"' EXIT
-
-# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
 
 start_jc() {
 	"$JC" --config "$C" -f 2>"$T/jc.err" &

@@ -68,6 +68,25 @@ check_no_grep() {
 	fi
 }
 
+# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
+wait_until() {
+	local tries=$1
+	shift
+	while [ "$tries" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	return 1
+}
+
+# Is process $1 gone?  A zombie is: it only waits to be reaped.
+gone() {
+	local state
+	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
+}
+
 # Every plugin module the build made, for a test's plugin directory.
 built_plugins() {
 	find "$abs_top_builddir/plugins" -path '*/.libs/*.so' -type f

@@ -64,18 +64,6 @@ echo "RETURN_UNITS=1" >>"$C/option.dat"
 printf 'From: Ann <ann@sender.example>\nSubject: notice test\n\nThe body line.\n' \
 	>"$T/message"
 
-# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
 start() {
 	"$IMSIMTA" --config "$C" start job_controller >/dev/null 2>"$ERR"
 }
@@ -97,7 +85,7 @@ original() {
 	find "$Q/test" -type f -name "*$1.*" 2>/dev/null | head -1
 }
 
-gone() {
+original_gone() {
 	[ -z "$(original "$1")" ]
 }
 
@@ -138,7 +126,7 @@ ok $? "the job controller starts"
 
 # ---- a failure notice ---------------------------------------------------------
 id=$(enqueue fail1@test.example reject1@test.example ok1@test.example)
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 ok $? "the message with two failing recipients is finished"
 [ "$(count_notices parked "$id")" -eq 1 ]
 ok $? "one failure notice is queued to the sender's channel"
@@ -173,7 +161,7 @@ check_grep "the master's log names the notice and the original" "$MLOG" \
 
 # ---- no notice ----------------------------------------------------------------
 id=$(enqueue -notify=NEVER fail2@test.example)
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 ok $? "a failing message with NOTIFY=NEVER is finished"
 [ "$(count_notices parked "$id")" -eq 0 ] && [ "$(count_notices l "$id")" -eq 0 ]
 ok $? "NOTIFY=NEVER: no notice, no postmaster copy"
@@ -181,7 +169,7 @@ check_grep "the log says the sender asked for none (K)" "$MLOG" \
 	"$id test: K no failure notice about 1 recipient"
 
 id=$(enqueue -from= fail3@test.example)
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 ok $? "a failing message with an empty return path is finished"
 [ "$(count_notices parked "$id")" -eq 0 ] && [ "$(count_notices l "$id")" -eq 0 ]
 ok $? "empty return path: no notice is sent about a notice"
@@ -189,7 +177,7 @@ check_grep "the log says why" "$MLOG" "$id test: no failure notice sent: the ret
 
 # ---- RET=HDRS and ENVID -----------------------------------------------------------
 id=$(enqueue -ret=hdrs -envid=ENV42 fail4@test.example)
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 N=$(notices parked "$id" | head -1)
 [ -n "$N" ]
 ok $? "RET=HDRS: a failure notice is sent"
@@ -200,7 +188,7 @@ check_grep "ENVID is repeated" "$N" "Original-Envelope-Id: ENV42"
 
 # ---- success notices, and NOTIFY without FAILURE ----------------------------------
 id=$(enqueue -notify=SUCCESS ok5@test.example fail5@test.example)
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 [ "$(count_notices parked "$id")" -eq 1 ]
 ok $? "NOTIFY=SUCCESS: one notice, for the delivered recipient only"
 N=$(notices parked "$id" | head -1)
@@ -244,7 +232,7 @@ ok $? "the second warning is remembered too"
 
 backdate "$id" 15000
 start
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 ok $? "past the last age (4 hours) the message is returned"
 [ "$(count_notices parked "$id")" -eq 3 ]
 ok $? "one failure notice follows the two warnings"
@@ -298,7 +286,7 @@ ok $? "the failure notice was queued before the crash"
 [ -f "$path" ] && ! grep -q '^R ' "$path"
 ok $? "the original is still queued, its failure unrecorded"
 start
-wait_until 200 gone "$id"
+wait_until 200 original_gone "$id"
 ok $? "the retry finishes the message"
 [ "$(count_notices parked "$id")" -eq 2 ]
 ok $? "the retry gives one more notice, not more"

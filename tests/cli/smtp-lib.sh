@@ -11,25 +11,6 @@ export IMTA_LIBEXEC="${IMTA_LIBEXEC:-$abs_top_builddir/core/libexec}"
 DISP_PID=""
 JC_PID=""
 
-# wait_until TENTHS COMMAND...: poll COMMAND every 0.1 s, at most TENTHS times.
-wait_until() {
-	local tries=$1
-	shift
-	while [ "$tries" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		tries=$((tries - 1))
-	done
-	return 1
-}
-
-# Is process $1 gone?  A zombie is: it only waits to be reaped.
-gone() {
-	local state
-	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
-}
-
 free_port() {
 	$PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
