@@ -241,6 +241,7 @@ imta_config_open_directory(const ImtaConfig *config, gboolean cache, GError **er
 		.negative_ttl = (guint)config->options->directory_negative_ttl,
 		.local_host = config->tailor->hostname,
 		.local_host_aliases = (const char *const *)aliases->pdata,
+		.domain_uplevel = (guint)config->options->domain_uplevel,
 	};
 
 	if (g_ascii_strncasecmp(spec, "ldif:", 5) == 0)

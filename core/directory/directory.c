@@ -47,6 +47,7 @@ struct _ImtaDirectory {
 	GStrv local_aliases;    /* the same, never NULL */
 	ImtaDirClock clock;
 	gpointer clock_data;
+	guint uplevel;          /* IMTA_DIR_UPLEVEL_* */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -572,6 +573,7 @@ imta_directory_new(ImtaDirBackend *backend, const ImtaDirectoryOptions *options)
 						    ? options->local_host : g_get_host_name());
 	dir->local_aliases = dir_aliases_normalize(options->local_host_aliases);
 	dir->clock = dir_default_clock;
+	dir->uplevel = options->domain_uplevel;
 	return dir;
 }
 
@@ -688,6 +690,26 @@ dir_domain_cached(ImtaDirectory *dir, const char *domain, ImtaDirDomain **domain
 	return status;
 }
 
+/* The entry of `domain` or, with DOMAIN_UPLEVEL's walk, of its nearest
+ * parent that has one.  A parent of one label ("com") is never asked. */
+static ImtaDirStatus
+dir_domain_walk(ImtaDirectory *dir, const char *domain, ImtaDirDomain **domain_r,
+		GError **error)
+{
+	const char *name = domain;
+
+	for (;;) {
+		ImtaDirStatus status = dir_domain_cached(dir, name, domain_r, error);
+		const char *dot = strchr(name, '.');
+
+		if (status != IMTA_DIR_NOT_FOUND || !(dir->uplevel & IMTA_DIR_UPLEVEL_WALK))
+			return status;
+		if (dot == NULL || strchr(dot + 1, '.') == NULL)
+			return status;
+		name = dot + 1;
+	}
+}
+
 /* Several entries claim one address: keep the live user or group with a
  * uid, if there is exactly one; otherwise the data needs fixing. */
 static ImtaDirStatus
@@ -742,9 +764,10 @@ dir_find_exact(ImtaDirectory *dir, const char *address, const char *base_dn,
 }
 
 /*
- * `address` is normalised.  Exact addresses first, then (for domain
- * aliases) the same local part in the canonical domain, then the
- * catch-alls of both, all within the domain's subtree.
+ * `address` is normalised.  Exact addresses first, then the same local
+ * part in the parent domain DOMAIN_UPLEVEL found (when asked to), then
+ * (for domain aliases) in the canonical domain, then the catch-alls of
+ * those domains in the same order, all within the domain's subtree.
  */
 static ImtaDirStatus
 dir_find_address(ImtaDirectory *dir, const char *address, gboolean catch_all,
@@ -754,26 +777,38 @@ dir_find_address(ImtaDirectory *dir, const char *address, gboolean catch_all,
 	g_autofree char *local = NULL;
 	const char *domain_name = strrchr(address, '@') + 1;
 	const char *canonical = NULL;
+	const char *parent = NULL;
 	const char *base_dn = NULL;
 	ImtaDirStatus status;
-	char *candidates[4] = { NULL };
+	char *candidates[6] = { NULL };
 	guint n = 0;
 
 	*entry_r = NULL;
-	status = dir_domain_cached(dir, domain_name, &domain, error);
+	status = dir_domain_walk(dir, domain_name, &domain, error);
 	if (status == IMTA_DIR_TEMPFAIL)
 		return status;
 	if (domain != NULL) {
+		gboolean walked = strcmp(domain->name, domain_name) != 0;
+
 		base_dn = domain->base_dn;
-		if (strcmp(domain->canonical, domain_name) != 0)
+		/* A parent's own names stand for the subdomain's addresses only
+		 * when DOMAIN_UPLEVEL says so. */
+		if (walked && (dir->uplevel & IMTA_DIR_UPLEVEL_LOCAL_PART))
+			parent = domain->name;
+		if ((!walked || parent != NULL) && strcmp(domain->canonical, domain_name) != 0 &&
+		    g_strcmp0(domain->canonical, parent) != 0)
 			canonical = domain->canonical;
 	}
 	local = g_strndup(address, (gsize)(domain_name - address));   /* "user@" */
 	candidates[n++] = g_strdup(address);
+	if (parent != NULL)
+		candidates[n++] = g_strconcat(local, parent, NULL);
 	if (canonical != NULL)
 		candidates[n++] = g_strconcat(local, canonical, NULL);
 	if (catch_all) {
 		candidates[n++] = g_strconcat("@", domain_name, NULL);
+		if (parent != NULL)
+			candidates[n++] = g_strconcat("@", parent, NULL);
 		if (canonical != NULL)
 			candidates[n++] = g_strconcat("@", canonical, NULL);
 	}
@@ -854,7 +889,7 @@ imta_directory_lookup_domain(ImtaDirectory *dir, const char *domain, ImtaDirDoma
 	if (*key == '\0')
 		return IMTA_DIR_NOT_FOUND;
 	dir_refresh(dir);
-	return dir_domain_cached(dir, key, domain_r, error);
+	return dir_domain_walk(dir, key, domain_r, error);
 }
 
 ImtaDirStatus

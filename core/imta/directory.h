@@ -106,7 +106,16 @@ typedef struct {
 	/* Other names of this system (NULL-terminated; NULL = none), which
 	 * mailHost and mailRoutingHosts may use as well; copied at open. */
 	const char *const *local_host_aliases;
+	/* DOMAIN_UPLEVEL: IMTA_DIR_UPLEVEL_* bits; 0 = a domain is only itself. */
+	guint domain_uplevel;
 } ImtaDirectoryOptions;
+
+/* DOMAIN_UPLEVEL bits.  WALK: a domain with no entry of its own belongs to
+ * the nearest parent that has one ("host1.siroe.com" -> "siroe.com"; the
+ * walk stops at two labels).  LOCAL_PART: an address in such a domain is
+ * also looked up as the same local part in the domain found. */
+#define IMTA_DIR_UPLEVEL_WALK       1u
+#define IMTA_DIR_UPLEVEL_LOCAL_PART 2u
 
 /* Open the embedded backend on an LDIF file.  Syntax errors give the
  * file:line of the entry.  The file is reread when its mtime changes

@@ -4,7 +4,7 @@
 # examples; the rules tried are shown; unroutable addresses fail.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 34
+plan 40
 
 # rewrite ADDRESS [OPTIONS...]: run test -rewrite, output in $OUT.
 rewrite() {
@@ -40,6 +40,13 @@ routes someone@[192.0.2.7] tcp_local "someone@[192.0.2.7]"
 routes anything@bitbucket.example.com bitbucket anything@bitbucket.example.com
 check_grep "the bitbucket channel shows its plugin" "$OUT" "  Plugin:         bitbucket"
 check_grep "the rules tried are listed" "$OUT" "  Rules tried:"
+
+# A subdomain of a hosted domain is remote, until DOMAIN_UPLEVEL lets it
+# borrow its parent's entry.
+routes alice@host1.example.com tcp_local alice@host1.example.com
+echo "DOMAIN_UPLEVEL=1" >>"$C/option.dat"
+routes alice@host1.example.com l alice@host1.example.com
+sed -i '/^DOMAIN_UPLEVEL=/d' "$C/option.dat"
 
 # Several addresses on standard input, one per line.
 printf 'alice@example.com\nsomeone@remote.test\n' |

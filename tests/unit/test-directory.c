@@ -1043,6 +1043,101 @@ test_domain_lookup(void)
 	g_assert_cmpint(closed->disk_quota, ==, IMTA_DIR_QUOTA_UNLIMITED);
 }
 
+/* DOMAIN_UPLEVEL: a query is a domain, or an address when it has an '@';
+ * `found` is the domain's name or the entry's uid. */
+typedef struct {
+	guint uplevel;
+	const char *query;
+	ImtaDirStatus status;
+	const char *found;
+} UplevelCase;
+
+static const UplevelCase uplevel_cases[] = {
+	/* Off: a subdomain without an entry is nobody's. */
+	{ 0, "host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+	{ 0, "bob@host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+	/* Walk: the nearest parent with an entry answers, never a TLD. */
+	{ 1, "host1.example.com", IMTA_DIR_FOUND, "example.com" },
+	{ 1, "a.b.example.org", IMTA_DIR_FOUND, "example.org" },
+	{ 1, "x.sub.example.com", IMTA_DIR_FOUND, "sub.example.com" },
+	{ 1, "host1.alias.example.com", IMTA_DIR_FOUND, "alias.example.com" },
+	{ 1, "example.com", IMTA_DIR_FOUND, "example.com" },
+	{ 1, "host1.nowhere.example", IMTA_DIR_NOT_FOUND, NULL },
+	{ 1, "example", IMTA_DIR_NOT_FOUND, NULL },
+	/* Walk alone: the subdomain's addresses are still its own. */
+	{ 1, "bob@host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+	{ 1, "anyone@host1.example.org", IMTA_DIR_NOT_FOUND, NULL },
+	/* Local part too: the parent's address, its catch-all, its canonical name. */
+	{ 3, "bob@host1.example.com", IMTA_DIR_FOUND, "bob" },
+	{ 3, "asmith@a.b.example.com", IMTA_DIR_FOUND, "alice" },
+	{ 3, "subuser@x.sub.example.com", IMTA_DIR_FOUND, "subuser" },
+	{ 3, "bob@host1.alias.example.com", IMTA_DIR_FOUND, "bob" },
+	{ 3, "anyone@host1.example.org", IMTA_DIR_FOUND, "catchall" },
+	{ 3, "nobody@host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+	{ 3, "bob@example.com", IMTA_DIR_FOUND, "bob" },
+	/* Bit 1 means nothing without the walk. */
+	{ 2, "bob@host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+	{ 2, "host1.example.com", IMTA_DIR_NOT_FOUND, NULL },
+};
+
+static ImtaDirectory *
+open_uplevel_directory(guint uplevel)
+{
+	g_autofree char *path = write_file("uplevel.ldif", TEST_LDIF);
+	g_autoptr(GError) error = NULL;
+	ImtaDirectoryOptions options = test_options;
+	ImtaDirectory *dir;
+
+	options.domain_uplevel = uplevel;
+	dir = imta_directory_open_ldif(path, &options, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(dir);
+	return dir;
+}
+
+static void
+test_domain_uplevel(void)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(uplevel_cases); i++) {
+		const UplevelCase *c = &uplevel_cases[i];
+		g_autoptr(ImtaDirectory) dir = open_uplevel_directory(c->uplevel);
+		g_autoptr(GError) error = NULL;
+		g_autofree char *found = NULL;
+		ImtaDirStatus status;
+
+		g_test_message("DOMAIN_UPLEVEL=%u %s", c->uplevel, c->query);
+		if (strchr(c->query, '@') != NULL) {
+			g_autoptr(ImtaDirEntry) entry = NULL;
+
+			status = imta_directory_lookup_address(dir, c->query, &entry, &error);
+			found = entry != NULL ? g_strdup(entry->uid) : NULL;
+		} else {
+			g_autoptr(ImtaDirDomain) domain = NULL;
+
+			status = imta_directory_lookup_domain(dir, c->query, &domain, &error);
+			found = domain != NULL ? g_strdup(domain->name) : NULL;
+		}
+		g_assert_no_error(error);
+		g_assert_cmpint(status, ==, c->status);
+		g_assert_cmpstr(found, ==, c->found);
+	}
+}
+
+/* A subdomain is local when the parent that answers for it is. */
+static void
+test_domain_uplevel_local(void)
+{
+	g_autoptr(ImtaDirectory) walk = open_uplevel_directory(1);
+	g_autoptr(ImtaDirectory) off = open_uplevel_directory(0);
+
+	g_assert_cmpint(imta_directory_domain_is_local(walk, "host1.example.com", NULL), ==,
+			IMTA_DIR_FOUND);
+	g_assert_cmpint(imta_directory_domain_is_local(walk, "host1.remote.example", NULL), ==,
+			IMTA_DIR_NOT_FOUND);
+	g_assert_cmpint(imta_directory_domain_is_local(off, "host1.example.com", NULL), ==,
+			IMTA_DIR_NOT_FOUND);
+}
+
 typedef struct {
 	const char *local_host;
 	const char *domain;
@@ -2127,6 +2222,8 @@ main(int argc, char **argv)
 	g_test_add_func("/directory/quota/values", test_quota_values);
 	g_test_add_func("/directory/domain/lookup", test_domain_lookup);
 	g_test_add_func("/directory/domain/is-local", test_domain_is_local);
+	g_test_add_func("/directory/domain/uplevel", test_domain_uplevel);
+	g_test_add_func("/directory/domain/uplevel-local", test_domain_uplevel_local);
 	g_test_add_func("/directory/group/expand", test_group_expand);
 	g_test_add_func("/directory/group/deep", test_group_deep);
 	g_test_add_func("/directory/search/url", test_search_url);
