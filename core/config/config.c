@@ -164,6 +164,7 @@ config_open_ldap(const ImtaConfig *config, const char *spec,
 	g_autofree char *url_base = NULL;
 	g_autofree char *host_uris = NULL;
 	g_autofree char *password_file = NULL;
+	g_autofree char *ca_file = NULL;
 	ImtaDirectoryLdapOptions ldap = {
 		.uris = od->ldap_uris,
 		.bind_dn = od->ldap_bind_dn,
@@ -181,6 +182,8 @@ config_open_ldap(const ImtaConfig *config, const char *spec,
 		.auth_method = od->ldap_auth_method != NULL &&
 			       g_ascii_strcasecmp(od->ldap_auth_method, "bind") == 0
 			       ? IMTA_DIR_LDAP_AUTH_BIND : IMTA_DIR_LDAP_AUTH_COMPARE,
+		.starttls = od->ldap_starttls != 0,
+		.tls_no_verify = od->ldap_tls_verify == 0,
 	};
 	ImtaDirectory *dir;
 
@@ -205,6 +208,10 @@ config_open_ldap(const ImtaConfig *config, const char *spec,
 	if (od->ldap_bind_password_file != NULL) {
 		password_file = g_canonicalize_filename(od->ldap_bind_password_file, config->dir);
 		ldap.bind_password_file = password_file;
+	}
+	if (od->ldap_tls_ca_file != NULL) {
+		ca_file = g_canonicalize_filename(od->ldap_tls_ca_file, config->dir);
+		ldap.tls_ca_file = ca_file;
 	}
 	dir = imta_directory_open_ldap(&ldap, options, error);
 	if (dir == NULL)

@@ -204,6 +204,17 @@ const ImtaOptionSpec imta_option_dat_options[] = {
 	{ .name = "LDAP_AUTH_METHOD", .kind = IMTA_OPT_STRING, .default_value = "compare",
 	  .offset = OD(ldap_auth_method), .scopes = OD_SCOPE, .check = od_check_ldap_auth_method,
 	  .doc = "SMTP AUTH passwords: compare (with userPassword) or bind (as the user)" },
+	{ .name = "LDAP_TLS_CA_FILE", .kind = IMTA_OPT_STRING, .offset = OD(ldap_tls_ca_file),
+	  .scopes = OD_SCOPE,
+	  .doc = "PEM file of the CAs that sign the LDAP servers' certificates (unset: "
+		 "libldap's default)" },
+	{ .name = "LDAP_STARTTLS", .kind = IMTA_OPT_INT, .default_value = "0", .min = 0,
+	  .max = 1, .offset = OD(ldap_starttls), .scopes = OD_SCOPE,
+	  .doc = "1: every ldap:// connection starts TLS before it binds, or fails" },
+	{ .name = "LDAP_TLS_VERIFY", .kind = IMTA_OPT_INT, .default_value = "1", .min = 0,
+	  .max = 1, .offset = OD(ldap_tls_verify), .scopes = OD_SCOPE,
+	  .doc = "1: an LDAP server's certificate must verify and name the server; 0: any "
+		 "certificate is accepted (testing only)" },
 	{ .name = "DNS_SERVERS", .kind = IMTA_OPT_STRING, .offset = OD(dns_servers),
 	  .scopes = OD_SCOPE,
 	  .doc = "name servers as addr[:port], comma-separated; IPv6 as [addr]:port "

@@ -455,6 +455,15 @@ imta_dir_ldap_settings_new(const ImtaDirectoryLdapOptions *o, GError **error)
 			86400, &s->retry_interval, error))
 		return NULL;
 	s->auth_method = o->auth_method;
+	if (ldap_nonempty(o->tls_ca_file) != NULL &&
+	    !g_file_test(o->tls_ca_file, G_FILE_TEST_IS_REGULAR)) {
+		g_set_error(error, IMTA_CONFIG_ERROR, IMTA_CONFIG_ERROR_IO,
+			    "LDAP_TLS_CA_FILE: %s is not a file", o->tls_ca_file);
+		return NULL;
+	}
+	s->tls_ca_file = g_strdup(ldap_nonempty(o->tls_ca_file));
+	s->starttls = o->starttls;
+	s->tls_no_verify = o->tls_no_verify;
 	return g_steal_pointer(&s);
 }
 
@@ -475,5 +484,6 @@ imta_dir_ldap_settings_free(LdapSettings *s)
 	g_free(s->sasl_realm);
 	g_free(s->base_dn);
 	g_free(s->domain_root);
+	g_free(s->tls_ca_file);
 	g_free(s);
 }

@@ -66,6 +66,11 @@ pool_describe(const char *uri, LDAP *ld, int rc)
 
 	if (ld != NULL)
 		ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+	/* libldap's text for an error it has no words for says nothing. */
+	if (diag != NULL && strcmp(diag, "(unknown error code)") == 0) {
+		ldap_memfree(diag);
+		diag = NULL;
+	}
 	text = g_strdup_printf("%s: %s%s%s%s", uri, ldap_err2string(rc),
 			       diag != NULL && *diag != '\0' ? " (" : "",
 			       diag != NULL && *diag != '\0' ? diag : "",
@@ -233,6 +238,71 @@ pool_set_options(LdapPool *pool, LDAP *ld)
 	return LDAP_SUCCESS;
 }
 
+static gboolean
+pool_uri_has_scheme(const char *uri, const char *scheme)
+{
+	return g_ascii_strncasecmp(uri, scheme, strlen(scheme)) == 0;
+}
+
+/* A TLS context of the handle's own, with the configured CAs and
+ * verification: libldap's global one would follow ldap.conf instead. */
+static int
+pool_set_tls(LdapPool *pool, LDAP *ld)
+{
+	const LdapSettings *s = pool->settings;
+	int require = s->tls_no_verify ? LDAP_OPT_X_TLS_NEVER : LDAP_OPT_X_TLS_DEMAND;
+	int server_ctx = 0;
+
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &require) != LDAP_OPT_SUCCESS)
+		return LDAP_LOCAL_ERROR;
+	if (s->tls_ca_file != NULL &&
+	    ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, s->tls_ca_file) != LDAP_OPT_SUCCESS)
+		return LDAP_LOCAL_ERROR;
+	if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &server_ctx) != LDAP_OPT_SUCCESS)
+		return LDAP_LOCAL_ERROR;
+	return LDAP_SUCCESS;
+}
+
+/* What to check when TLS to `uri` failed: libldap does not say whether
+ * the connection or the certificate was at fault. */
+static char *
+pool_tls_failure(LdapPool *pool, LDAP *ld, const char *uri, int rc, gboolean starttls)
+{
+	g_autofree char *what = pool_describe(uri, ld, rc);
+	LDAPURLDesc *desc = NULL;
+	g_autofree char *host = NULL;
+
+	if (ldap_url_parse(uri, &desc) == LDAP_URL_SUCCESS) {
+		host = g_strdup(desc->lud_host != NULL ? desc->lud_host : "");
+		ldap_free_urldesc(desc);
+	}
+	return g_strdup_printf("%s (%s failed: no TLS connection, or the server's certificate "
+			       "is not signed by a CA %s%s or does not name %s)", what,
+			       starttls ? "StartTLS" : "TLS",
+			       pool->settings->tls_ca_file != NULL ? "in " : "the system trusts",
+			       pool->settings->tls_ca_file != NULL ? pool->settings->tls_ca_file : "",
+			       host != NULL ? host : "the server");
+}
+
+/* TLS where the URI or LDAP_STARTTLS asks for it, established here, before
+ * any credential crosses the connection. */
+static int
+pool_secure(LdapPool *pool, LDAP *ld, const char *uri, char **why_r)
+{
+	gboolean starttls = pool->settings->starttls && pool_uri_has_scheme(uri, "ldap://");
+	int rc;
+
+	if (!starttls && !pool_uri_has_scheme(uri, "ldaps://"))
+		return LDAP_SUCCESS;
+	rc = pool_set_tls(pool, ld);
+	if (rc != LDAP_SUCCESS)
+		return rc;
+	rc = starttls ? ldap_start_tls_s(ld, NULL, NULL) : ldap_connect(ld);
+	if (rc != LDAP_SUCCESS)
+		*why_r = pool_tls_failure(pool, ld, uri, rc, starttls);
+	return rc;
+}
+
 /* Open and bind one connection to server `i`; *why_r on failure. */
 static int
 pool_open_server(LdapPool *pool, guint i, LDAP **ld_r, char **why_r)
@@ -249,9 +319,12 @@ pool_open_server(LdapPool *pool, guint i, LDAP **ld_r, char **why_r)
 	}
 	rc = pool_set_options(pool, ld);
 	if (rc == LDAP_SUCCESS)
+		rc = pool_secure(pool, ld, uri, why_r);
+	if (rc == LDAP_SUCCESS)
 		rc = pool_bind(pool, ld);
 	if (rc != LDAP_SUCCESS) {
-		*why_r = pool_describe(uri, ld, rc);
+		if (*why_r == NULL)
+			*why_r = pool_describe(uri, ld, rc);
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return rc;
 	}

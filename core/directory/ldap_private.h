@@ -32,6 +32,9 @@ typedef struct {
 	guint pool_size;
 	guint retry_interval;    /* seconds */
 	ImtaDirLdapAuthMethod auth_method;
+	char *tls_ca_file;       /* NULL = libldap's default */
+	gboolean starttls;       /* on ldap:// URIs */
+	gboolean tls_no_verify;
 } LdapSettings;
 
 /* Check and copy `options`; errors are IMTA_CONFIG_ERROR_* and name the

@@ -150,6 +150,12 @@ typedef struct {
 	guint pool_size;                /* connections per process (1..1024) */
 	guint retry_interval;           /* seconds a failed server is avoided (1..86400) */
 	ImtaDirLdapAuthMethod auth_method;
+	/* TLS (ldaps://, or StartTLS on ldap:// with `starttls`): the server's
+	 * certificate must verify against `tls_ca_file` (NULL: libldap's
+	 * default CAs) and name the host of the URI, unless `tls_no_verify`. */
+	const char *tls_ca_file;        /* absolute path of a PEM file */
+	gboolean starttls;
+	gboolean tls_no_verify;
 } ImtaDirectoryLdapOptions;
 
 /* Open the LDAP backend.  Fails (IMTA_CONFIG_ERROR_*) only on unusable

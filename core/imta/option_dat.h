@@ -85,6 +85,9 @@ typedef struct {
 	gint64 ldap_pool_size;
 	gint64 ldap_retry_interval;      /* seconds */
 	char *ldap_auth_method;          /* "compare" or "bind" */
+	char *ldap_tls_ca_file;          /* PEM; relative to the configuration directory */
+	gint64 ldap_starttls;            /* 1: StartTLS on ldap:// servers */
+	gint64 ldap_tls_verify;          /* 0: accept any server certificate */
 } ImtaOptionDat;
 
 extern const ImtaOptionSpec imta_option_dat_options[];

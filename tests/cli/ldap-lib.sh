@@ -21,7 +21,8 @@ ldap_available() {
 		[ -d /usr/lib/ldap ]
 }
 
-# slapd_config NAME: the cn=config of server NAME in $T/ldap-NAME.
+# slapd_config NAME: the cn=config of server NAME in $T/ldap-NAME, with
+# the olcGlobal lines of SLAPD_TLS_CONFIG if set (each ending in a newline).
 slapd_config() {
 	local d="$T/ldap-$1"
 	mkdir -p "$d/slapd.d" "$d/db"
@@ -33,7 +34,7 @@ olcPidFile: $d/slapd.pid
 olcAuthzRegexp: {0}"gidNumber=[0-9]+\\+uidNumber=[0-9]+,cn=peercred,cn=external,cn=auth" "$LDAP_MTA_DN"
 olcAuthzRegexp: {1}"uid=([^,]+),cn=[^,]+,cn=auth" "cn=\$1,o=example"
 olcSaslSecProps: none
-
+${SLAPD_TLS_CONFIG:-}
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
 cn: module{0}
@@ -100,7 +101,8 @@ slapd_running() {
 }
 
 # slapd_start NAME PORT: start (or restart) server NAME, loading the data
-# the first time.  Its pid goes to SLAPD_PID_<NAME>.
+# the first time; it also listens on SLAPD_EXTRA_URLS if set.  Its pid
+# goes to SLAPD_PID_<NAME>.
 slapd_start() {
 	local name=$1 port=$2 d="$T/ldap-$1" pid
 	local fresh=false
@@ -108,7 +110,7 @@ slapd_start() {
 		slapd_config "$name" || { diag_file "$d/slapadd.log"; return 1; }
 		fresh=true
 	fi
-	"$SLAPD" -d 0 -h "ldap://127.0.0.1:$port/ ldapi://$(ldapi_path "$name")" \
+	"$SLAPD" -d 0 -h "ldap://127.0.0.1:$port/ ldapi://$(ldapi_path "$name") ${SLAPD_EXTRA_URLS:-}" \
 		-F "$d/slapd.d" >"$d/slapd.log" 2>&1 &
 	pid=$!
 	eval "SLAPD_PID_$name=$pid"
