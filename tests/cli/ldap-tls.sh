@@ -44,8 +44,21 @@ slapd_start tls "$PORT"
 ok $? "slapd starts with the certificate, on ldap:// and ldaps://"
 
 ldap_instance_config "$PORT"
-DIR() { "$IMSIMTA" --config "$C" directory "$@"; }
 ALICE="alice@example.com: user uid=alice,ou=People,o=example.com,o=example"
+
+# lookup: imsimta directory alice@example.com, output in $OUT and $ERR.
+lookup() {
+	"$IMSIMTA" --config "$C" directory alice@example.com >"$OUT" 2>"$ERR"
+}
+
+# check_tempfail DESCRIPTION: the lookup fails temporarily (exit 75).
+check_tempfail() {
+	local status
+	lookup
+	status=$?
+	[ $status -eq 75 ]
+	ok $? "$1 (exit $status)"
+}
 
 # set_tls URIS [OPTION=VALUE...]: the servers and the TLS options, replacing
 # the earlier ones.
@@ -61,58 +74,49 @@ set_tls() {
 # ---- ldaps:// ---------------------------------------------------------------
 
 set_tls "ldaps://127.0.0.1:$PORT_TLS" "LDAP_TLS_CA_FILE=$tls/ca.pem"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 ok $? "ldaps:// with LDAP_TLS_CA_FILE: the lookup succeeds"
 check_grep "... and finds alice" "$OUT" "$ALICE"
 
 # A relative LDAP_TLS_CA_FILE is under the configuration directory.
 cp "$tls/ca.pem" "$C/ldap-ca.pem"
 set_tls "ldaps://127.0.0.1:$PORT_TLS" "LDAP_TLS_CA_FILE=ldap-ca.pem"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 check_grep "a relative LDAP_TLS_CA_FILE is read from the configuration directory" "$OUT" "$ALICE"
 
 set_tls "ldaps://127.0.0.1:$PORT_TLS"
-DIR alice@example.com >"$OUT" 2>"$ERR"
-status=$?
-[ $status -eq 75 ]
-ok $? "ldaps:// without our CA: a temporary failure, exit 75 (got $status)"
-check_grep "... naming the server and TLS" "$OUT" \
+check_tempfail "ldaps:// without our CA: a temporary failure"
+check_grep "... naming the server" "$OUT" \
 	"alice@example.com: temporary failure: no LDAP server answers: ldaps://127.0.0.1:$PORT_TLS"
 
 set_tls "ldaps://localhost:$PORT_TLS" "LDAP_TLS_CA_FILE=$tls/ca.pem"
-DIR alice@example.com >"$OUT" 2>"$ERR"
-status=$?
-[ $status -eq 75 ]
-ok $? "a certificate that does not name the host of the URI (localhost) is refused (got $status)"
+check_tempfail "a certificate that does not name the host of the URI (localhost) is refused"
 check_grep "... and the error says what to check" "$OUT" \
 	"(TLS failed: no TLS connection, or the server's certificate is not signed by a CA in $tls/ca.pem or does not name localhost)"
 
 set_tls "ldaps://localhost:$PORT_TLS" "LDAP_TLS_VERIFY=0"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 check_grep "LDAP_TLS_VERIFY=0 accepts any certificate" "$OUT" "$ALICE"
 
 # ---- StartTLS -------------------------------------------------------------
 
 set_tls "ldap://127.0.0.1:$PORT" "LDAP_STARTTLS=1" "LDAP_TLS_CA_FILE=$tls/ca.pem"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 check_grep "ldap:// with LDAP_STARTTLS=1 and the CA: the lookup succeeds" "$OUT" "$ALICE"
 
 set_tls "ldap://127.0.0.1:$PORT" "LDAP_STARTTLS=1"
-DIR alice@example.com >"$OUT" 2>"$ERR"
-status=$?
-[ $status -eq 75 ]
-ok $? "StartTLS to a certificate that does not verify fails, no clear-text fallback (got $status)"
+check_tempfail "StartTLS to a certificate that does not verify fails, no clear-text fallback"
 check_grep "... and the error says StartTLS and what to check" "$OUT" \
 	"(StartTLS failed: no TLS connection, or the server's certificate is not signed by a CA the system trusts or does not name 127.0.0.1)"
 
 set_tls "ldap://127.0.0.1:$PORT"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 check_grep "without LDAP_STARTTLS the same server is used in clear" "$OUT" "$ALICE"
 
 # ---- configuration errors ---------------------------------------------------
 
 set_tls "ldaps://127.0.0.1:$PORT_TLS" "LDAP_TLS_CA_FILE=$T/nowhere.pem"
-DIR alice@example.com >"$OUT" 2>"$ERR"
+lookup
 ok $(( $? == 0 )) "a missing LDAP_TLS_CA_FILE stops the command"
 check_grep "... with the option and the path" "$ERR" "LDAP_TLS_CA_FILE: $T/nowhere.pem is not a file"
 
