@@ -22,7 +22,7 @@
 
 /* Where mail of a held user goes when no row carries the '/' flag: the
  * hold channel, with the address as received after the route. */
-#define DELIVERY_HOLD_TEMPLATE "@hold-daemon:$A"
+#define DELIVERY_HOLD_TEMPLATE IMTA_DIR_HOLD_ROUTE "$A"
 
 /* Row flags of DELIVERY_OPTIONS. */
 enum {

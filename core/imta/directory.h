@@ -110,6 +110,11 @@ typedef struct {
 	guint domain_uplevel;
 } ImtaDirectoryOptions;
 
+/* The source route that sends a held user's mail to the hold channel: the
+ * hold row of DELIVERY_OPTIONS is "@hold-daemon:$A" by default, and a
+ * channel that finds a recipient held puts this before its address. */
+#define IMTA_DIR_HOLD_ROUTE "@hold-daemon:"
+
 /* DOMAIN_UPLEVEL bits.  WALK: a domain with no entry of its own belongs to
  * the nearest parent that has one ("host1.siroe.com" -> "siroe.com"; the
  * walk stops at two labels).  LOCAL_PART: an address in such a domain is

@@ -22,6 +22,7 @@
 #include <imta/job.h>
 #include <imta/queue.h>
 #include <imta/route.h>
+#include <imta/forward.h>
 #include <imta/notice.h>
 #include <imta/mail_log.h>
 #include <imta/store.h>

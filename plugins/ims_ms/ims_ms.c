@@ -48,12 +48,14 @@ typedef struct {
 	char *record;            /* its delivery record (see below), or NULL */
 	gint64 record_since;     /* when an earlier attempt made it; 0: none */
 	char *record_message_id; /* its Message-ID, when looking for earlier deliveries */
+	ImtaQueue *queue;        /* for held users' mail; opened on first use */
 } MsJob;
 
 /* One recipient of the message being delivered. */
 typedef struct {
 	guint index;             /* the message's recipient */
 	ImtaStoreRecipient rcpt;
+	ImtaRoute hold;          /* held user: where the mail waits instead */
 } MsDelivery;
 
 static void
@@ -62,6 +64,7 @@ ms_delivery_free(gpointer data)
 	MsDelivery *d = data;
 
 	imta_store_recipient_clear(&d->rcpt);
+	imta_route_clear(&d->hold);
 	g_free(d);
 }
 
@@ -183,8 +186,25 @@ ms_record_find(MsJob *ms, const char *userid, const char *folder, const char *me
 
 /* ---- one message -------------------------------------------------------- */
 
-/* Check recipient `index`; a MsDelivery when it goes to the store, NULL
- * after reporting its outcome. */
+/* A user put on hold after the mail was queued here: route the recipient
+ * to the hold channel, as the directory would have at enqueue.  FALSE
+ * (the recipient keeps its temporary failure) when that does not route. */
+static gboolean
+ms_route_hold(MsJob *ms, const char *address, MsDelivery *d)
+{
+	ImtaRouteContext ctx = { ms->config, ms->channel->name, NULL };
+	g_autofree char *held = g_strconcat(IMTA_DIR_HOLD_ROUTE, address, NULL);
+	g_autoptr(GError) error = NULL;
+
+	if (imta_route_address(&ctx, held, &d->hold, &error))
+		return TRUE;
+	imta_log(IMTA_LOG_WARNING, "%s: %s is held, but %s does not route: %s",
+		 ms->channel->name, address, held, error->message);
+	return FALSE;
+}
+
+/* Check recipient `index`; a MsDelivery when it goes to the store or to
+ * the hold channel, NULL after reporting its outcome. */
 static MsDelivery *
 ms_check_recipient(MsJob *ms, ImtaMessage *msg, guint index)
 {
@@ -194,8 +214,11 @@ ms_check_recipient(MsJob *ms, ImtaMessage *msg, guint index)
 	guint32 uid = 0;
 
 	d->index = index;
-	if (!imta_store_delivery_resolve(ms->delivery, rcpt->address, r))
+	if (!imta_store_delivery_resolve(ms->delivery, rcpt->address, r)) {
+		if (r->user.state == IMTA_STORE_USER_HOLD && ms_route_hold(ms, rcpt->address, d))
+			return d;
 		goto settled;
+	}
 	if (ms->record_message_id != NULL &&
 	    ms_record_find(ms, r->user.userid, r->folder, ms->record_message_id,
 			   imta_message_size(msg), ms->record_since, &uid)) {
@@ -280,11 +303,52 @@ ms_store_message(MsJob *ms, ImtaMessage *msg, GPtrArray *deliveries)
 	}
 }
 
+/* Queue the message for the held recipients, then report them: relayed
+ * once the copy is durable, else still waiting here. */
+static void
+ms_hold_message(MsJob *ms, ImtaMessage *msg, GPtrArray *held)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(ImtaForward) fwd = NULL;
+	gboolean queued = FALSE;
+
+	if (ms->queue == NULL)
+		ms->queue = imta_route_open_queue(ms->config, &error);
+	if (ms->queue != NULL) {
+		fwd = imta_forward_new(ms->queue, ms->channel->name, msg);
+		queued = TRUE;
+		for (guint i = 0; queued && i < held->len; i++) {
+			MsDelivery *d = g_ptr_array_index(held, i);
+
+			queued = imta_forward_add(fwd, d->index, d->hold.channel, d->hold.address,
+						  &error);
+		}
+		queued = queued && imta_forward_commit(fwd, &error);
+	}
+	if (!queued)
+		imta_log(IMTA_LOG_ERROR, "%s: message %s: cannot move held recipients to the hold "
+			 "channel: %s", ms->channel->name, imta_message_id(msg), error->message);
+	for (guint i = 0; i < held->len; i++) {
+		MsDelivery *d = g_ptr_array_index(held, i);
+		g_autofree char *text = NULL;
+
+		if (!queued) {
+			ms_report(ms, msg, d->index, d->rcpt.outcome, d->rcpt.diagnostic);
+			continue;
+		}
+		text = g_strdup_printf("2.0.0 mailbox %s is on hold: moved to the %s channel",
+				       d->rcpt.user.userid != NULL ? d->rcpt.user.userid : "",
+				       d->hold.channel->name);
+		imta_master_job_report_relayed(ms->job, msg, d->index, text);
+	}
+}
+
 static void
 ms_deliver_message(MsJob *ms, ImtaMessage *msg)
 {
 	guint n = imta_message_recipient_count(msg);
 	g_autoptr(GPtrArray) deliveries = g_ptr_array_new_with_free_func(ms_delivery_free);
+	g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func(ms_delivery_free);
 	const char *failure = imta_store_delivery_failure(ms->delivery);
 
 	ms->pending = 0;
@@ -303,8 +367,10 @@ ms_deliver_message(MsJob *ms, ImtaMessage *msg)
 		MsDelivery *d = ms_check_recipient(ms, msg, i);
 
 		if (d != NULL)
-			g_ptr_array_add(deliveries, d);
+			g_ptr_array_add(d->hold.channel != NULL ? held : deliveries, d);
 	}
+	if (held->len > 0)
+		ms_hold_message(ms, msg, held);
 	if (deliveries->len > 0)
 		ms_store_message(ms, msg, deliveries);
 }
@@ -342,6 +408,7 @@ ims_ms_master(ImtaMasterJob *job)
 		status = IMTA_ENTRY_TEMPFAIL;
 	}
 	imta_store_delivery_free(ms.delivery);
+	g_clear_pointer(&ms.queue, imta_queue_close);
 	g_clear_pointer(&ms.record, g_free);
 	g_clear_pointer(&ms.record_message_id, g_free);
 	return status;

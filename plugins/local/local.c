@@ -33,7 +33,6 @@
 #define LOCAL_MAX_TARGETS 10000
 /* Longest "expanded to ..." list written in a diagnostic. */
 #define LOCAL_MAX_DIAGNOSTIC 400
-#define LOCAL_COPY_BUFFER 65536
 
 static const ImtaPluginKeyword local_keywords[] = {
 	{ "l", 0, 0, "the local channel: expand local addresses through the directory" },
@@ -297,61 +296,27 @@ local_queue(LocalJob *lj, GError **error)
 	return lj->queue;
 }
 
-static gboolean
-local_copy_content(ImtaMessage *msg, ImtaEnqueue *enq, GError **error)
-{
-	g_autoptr(GInputStream) in = imta_message_open_content(msg, error);
-	g_autofree char *buffer = NULL;
-	gssize n;
-
-	if (in == NULL)
-		return FALSE;
-	buffer = g_malloc(LOCAL_COPY_BUFFER);
-	while ((n = g_input_stream_read(in, buffer, LOCAL_COPY_BUFFER, NULL, error)) > 0)
-		if (!imta_enqueue_write(enq, buffer, n, error))
-			return FALSE;
-	return n == 0;
-}
-
 /* Queue one message for every target of every expanded recipient. */
 static gboolean
 local_enqueue(LocalJob *lj, ImtaMessage *msg, LocalExpansion *exps, guint n, GError **error)
 {
 	ImtaQueue *queue = local_queue(lj, error);
-	g_autoptr(ImtaEnqueue) enq = NULL;
-	g_autoptr(GHashTable) added = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-							    NULL);
+	g_autoptr(ImtaForward) fwd = NULL;
 
 	if (queue == NULL)
 		return FALSE;
-	enq = imta_enqueue_new(queue, lj->channel->name, imta_message_return_path(msg));
-	if (imta_message_envid(msg) != NULL)
-		imta_enqueue_set_envid(enq, imta_message_envid(msg));
-	imta_enqueue_set_ret(enq, imta_message_ret(msg));
-	imta_enqueue_set_priority(enq, imta_message_priority(msg));
+	fwd = imta_forward_new(queue, lj->channel->name, msg);
 	for (guint i = 0; i < n; i++) {
-		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
-		g_autofree char *orcpt = rcpt->orcpt != NULL
-						 ? g_strdup(rcpt->orcpt)
-						 : g_strdup_printf("rfc822;%s", rcpt->address);
-
 		if (exps[i].outcome != IMTA_OUTCOME_DELIVERED)
 			continue;
 		for (guint j = 0; j < exps[i].targets->len; j++) {
 			LocalTarget *t = g_ptr_array_index(exps[i].targets, j);
-			char *key = g_strdup_printf("%s %s", t->channel->name, t->address);
 
-			/* Two recipients reaching one address get one copy. */
-			if (!g_hash_table_add(added, key))
-				continue;
-			if (!imta_enqueue_add_recipient(enq, t->channel, t->address, orcpt,
-							rcpt->notify, error))
+			if (!imta_forward_add(fwd, i, t->channel, t->address, error))
 				return FALSE;
 		}
 	}
-	if (g_hash_table_size(added) == 0)
-		return TRUE;
-	return local_copy_content(msg, enq, error) && imta_enqueue_commit(enq, error);
+	return imta_forward_commit(fwd, error);
 }
 
 static char *

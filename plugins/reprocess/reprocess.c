@@ -39,7 +39,6 @@
 
 #include <imta/imta.h>
 
-#define REPROCESS_COPY_BUFFER 65536
 /* Longest list of new queue files written in the log. */
 #define REPROCESS_MAX_LOGGED 400
 
@@ -137,26 +136,10 @@ reprocess_queue(ReprocessJob *rj, GError **error)
 	return rj->queue;
 }
 
-static gboolean
-reprocess_copy_content(ImtaMessage *msg, ImtaEnqueue *enq, GError **error)
-{
-	g_autoptr(GInputStream) in = imta_message_open_content(msg, error);
-	g_autofree char *buffer = NULL;
-	gssize n;
-
-	if (in == NULL)
-		return FALSE;
-	buffer = g_malloc(REPROCESS_COPY_BUFFER);
-	while ((n = g_input_stream_read(in, buffer, REPROCESS_COPY_BUFFER, NULL, error)) > 0)
-		if (!imta_enqueue_write(enq, buffer, n, error))
-			return FALSE;
-	return n == 0;
-}
-
 static void
-reprocess_log_files(ReprocessJob *rj, ImtaMessage *msg, ImtaEnqueue *enq)
+reprocess_log_files(ReprocessJob *rj, ImtaMessage *msg, const ImtaForward *fwd)
 {
-	const char *const *files = imta_enqueue_files(enq);
+	const char *const *files = imta_forward_files(fwd);
 	g_autoptr(GString) list = g_string_new(NULL);
 
 	for (guint i = 0; files != NULL && files[i] != NULL; i++) {
@@ -177,49 +160,30 @@ reprocess_enqueue(ReprocessJob *rj, ImtaMessage *msg, ReprocessTarget *targets, 
 		  GError **error)
 {
 	ImtaQueue *queue = reprocess_queue(rj, error);
-	g_autoptr(ImtaEnqueue) enq = NULL;
-	g_autoptr(GHashTable) added = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-							    NULL);
+	g_autoptr(ImtaForward) fwd = NULL;
 
 	if (queue == NULL)
 		return FALSE;
-	enq = imta_enqueue_new(queue, rj->channel->name, imta_message_return_path(msg));
-	if (imta_message_envid(msg) != NULL)
-		imta_enqueue_set_envid(enq, imta_message_envid(msg));
-	imta_enqueue_set_ret(enq, imta_message_ret(msg));
-	imta_enqueue_set_priority(enq, imta_message_priority(msg));
+	fwd = imta_forward_new(queue, rj->channel->name, msg);
 	for (guint i = 0; i < n; i++) {
-		const ImtaRecipient *rcpt = imta_message_recipient(msg, i);
-		g_autofree char *orcpt = NULL;
 		g_autoptr(GError) refused = NULL;
-		char *key;
 
 		if (targets[i].outcome != IMTA_OUTCOME_DELIVERED)
 			continue;
-		/* Two recipients that now reach one address get one copy. */
-		key = g_strdup_printf("%s %s", targets[i].route.channel->name,
-				      targets[i].route.address);
-		if (!g_hash_table_add(added, key))
-			continue;
-		/* Notices keep naming the address the sender used. */
-		orcpt = rcpt->orcpt != NULL ? g_strdup(rcpt->orcpt)
-					    : g_strdup_printf("rfc822;%s", rcpt->address);
-		if (!imta_enqueue_add_recipient(enq, targets[i].route.channel,
-						targets[i].route.address, orcpt, rcpt->notify,
-						&refused)) {
+		if (!imta_forward_add(fwd, i, targets[i].route.channel, targets[i].route.address,
+				      &refused)) {
 			/* A field over the queue's limits: this recipient only. */
 			targets[i].outcome = IMTA_OUTCOME_FAILED;
-			targets[i].diagnostic = g_strdup_printf("5.3.0 %s cannot be queued: %s",
-								rcpt->address, refused->message);
-			g_hash_table_remove(added, key);
-			g_clear_error(&refused);
+			targets[i].diagnostic = g_strdup_printf(
+				"5.3.0 %s cannot be queued: %s",
+				imta_message_recipient(msg, i)->address, refused->message);
 		}
 	}
-	if (g_hash_table_size(added) == 0)
+	if (imta_forward_count(fwd) == 0)
 		return TRUE;
-	if (!reprocess_copy_content(msg, enq, error) || !imta_enqueue_commit(enq, error))
+	if (!imta_forward_commit(fwd, error))
 		return FALSE;
-	reprocess_log_files(rj, msg, enq);
+	reprocess_log_files(rj, msg, fwd);
 	return TRUE;
 }
 

@@ -16,7 +16,7 @@
 # the pids the shell got.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 37
+plan 44
 
 sed -i -e '/^\$\*/i sender.example         $U%$D@parked-daemon' "$C/imta.cnf"
 printf '\nparked pool NOPOOL\nparked-daemon\n' >>"$C/imta.cnf"
@@ -176,6 +176,34 @@ wait_until 100 local_done
 ok $? "the hold channel is empty"
 [ "$(count_delivered hank "held one")" -eq 1 ]
 ok $? "hank has it once: nothing lost, nothing doubled"
+
+# ---- held after the mail reached the store channel --------------------------------
+# dave is active when his mail is queued to ims-ms, and held before the
+# store channel runs: the mail moves to the hold channel, never retried
+# there, and reaches the INBOX once he is active again.
+stop_pid "$JC_PID"
+enqueue "late hold" dave@ims-ms-daemon
+[ "$(queue_count ims-ms)" -eq 1 ]
+ok $? "with no job controller, a message for dave@ims-ms-daemon waits on ims-ms"
+set_attr dave mailUserStatus active hold
+smtp_start_jc
+wait_until 200 has_file_with hold "@hold-daemon:dave@ims-ms-daemon"
+r=$?
+ok $r "dave is now held: the ims-ms master moves it to the hold channel"
+[ $r -eq 0 ] || diag_file "$LOGDIR/ims-ms_master.log"
+wait_until 100 local_done
+ok $? "and it leaves the ims-ms queue"
+check_grep "the store channel says so" "$LOGDIR/mail.log_current" \
+	"mailbox dave is on hold: moved to the hold channel"
+[ "$(held_count)" -eq 1 ] && [ -z "$(uids_with_subject dave "late hold")" ]
+ok $? "held, and not in dave's INBOX"
+set_attr dave mailUserStatus hold active
+"$IMSIMTA" --config "$C" qm reprocess -channel=hold -all >"$OUT" 2>"$ERR"
+wait_until 300 delivered dave "late hold"
+ok $? "active again and released: it is delivered to dave's INBOX"
+wait_until 100 local_done
+[ "$(count_delivered dave "late hold")" -eq 1 ] && [ "$(queue_count hold)" -eq 0 ]
+ok $? "once, and the hold channel is empty"
 
 # ---- mailHost ---------------------------------------------------------------------
 check_run "test -rewrite of an @mailhost route" 0 \
