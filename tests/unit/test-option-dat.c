@@ -75,7 +75,8 @@ static const NameValue default_rows[] = {
 	{ "LDAP_SASL_AUTHCID", "" }, { "LDAP_SASL_AUTHZID", "" }, { "LDAP_SASL_REALM", "" },
 	{ "LDAP_BASE_DN", "" }, { "LDAP_DOMAIN_ROOT", "" }, { "LDAP_TIMEOUT", "10" },
 	{ "LDAP_CONNECT_TIMEOUT", "5" }, { "LDAP_POOL_SIZE", "8" }, { "LDAP_RETRY_INTERVAL", "60" },
-	{ "LDAP_AUTH_METHOD", "compare" },
+	{ "LDAP_AUTH_METHOD", "compare" }, { "LDAP_TLS_CA_FILE", "" }, { "LDAP_STARTTLS", "0" },
+	{ "LDAP_TLS_VERIFY", "1" },
 	{ "DNS_SERVERS", "" }, { "DNS_TIMEOUT", "5" }, { "TLS_CERTIFICATE_FILE", "" },
 	{ "TLS_KEY_FILE", "" }, { "TLS_PRIORITY", "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1" },
 };
@@ -190,6 +191,9 @@ test_values(void)
 		{ "LDAP_RETRY_INTERVAL=86400", "LDAP_RETRY_INTERVAL", "86400" },
 		{ "LDAP_AUTH_METHOD=bind", "LDAP_AUTH_METHOD", "bind" },
 		{ "LDAP_AUTH_METHOD=Compare", "LDAP_AUTH_METHOD", "Compare" },
+		{ "LDAP_TLS_CA_FILE=ldap-ca.pem", "LDAP_TLS_CA_FILE", "ldap-ca.pem" },
+		{ "LDAP_STARTTLS=1", "LDAP_STARTTLS", "1" },
+		{ "LDAP_TLS_VERIFY=0", "LDAP_TLS_VERIFY", "0" },
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(rows); i++) {
@@ -337,6 +341,9 @@ test_errors(void)
 		{ "LDAP_POOL_SIZE=0\n", IMTA_CONFIG_ERROR_RANGE,
 		  "option.dat:1:16: expected an integer between 1 and 1024 for LDAP_POOL_SIZE,"
 		  " got \"0\"" },
+		{ "LDAP_STARTTLS=2\n", IMTA_CONFIG_ERROR_RANGE,
+		  "option.dat:1:15: expected an integer between 0 and 1 for LDAP_STARTTLS,"
+		  " got \"2\"" },
 		{ "LDAP_AUTH_METHOD=plain\n", IMTA_CONFIG_ERROR_SYNTAX,
 		  "option.dat:1:18: expected compare or bind for LDAP_AUTH_METHOD, got \"plain\"" },
 		{ "BLOCK_SIZE=\\\n  abc\n", IMTA_CONFIG_ERROR_SYNTAX,
