@@ -236,6 +236,25 @@ char *imta_smtp_relay_ca_file(const ImtaConfig *config, const char *value);
  * tailor file's host name, else the system's. */
 const char *imta_smtp_relay_helo_name(const ImtaConfig *config);
 
+/* The fields of `relay` every master takes from its channel the same
+ * way: the channel's name, our HELO name, the bind address, the TLS mode
+ * and certificate check (TLS_CLIENT_VERIFY `tls_client_verify`, CA file
+ * `ca_file`, which must outlive the relay) and the 8-bit handling; the
+ * others are zeroed. */
+void imta_smtp_relay_config_init(ImtaSmtpRelayConfig *relay, const ImtaConfig *config,
+				 const ImtaChannel *channel, const char *tls_client_verify,
+				 const char *ca_file);
+
+/* The resolver of option.dat's DNS options, or NULL (logged as an error
+ * of the channel). */
+ImtaResolver *imta_smtp_relay_resolver(const ImtaConfig *config, const ImtaChannel *channel);
+
+/* "required", "when offered" or "off", for the log. */
+const char *imta_smtp_relay_tls_text(ImtaTlsMode mode);
+
+/* Log the end of a master's run: messages handled, sessions reused. */
+void imta_smtp_relay_log_done(const ImtaSmtpRelayConfig *relay, guint messages);
+
 /* ---- idle sessions ------------------------------------------------------ */
 
 /* Sessions idle after a transaction, by key (hop, port, TLS mode), kept

@@ -580,3 +580,46 @@ imta_smtp_relay_helo_name(const ImtaConfig *config)
 		return config->tailor->hostname;
 	return g_get_host_name();
 }
+
+void
+imta_smtp_relay_config_init(ImtaSmtpRelayConfig *relay, const ImtaConfig *config,
+			    const ImtaChannel *channel, const char *tls_client_verify,
+			    const char *ca_file)
+{
+	memset(relay, 0, sizeof *relay);
+	relay->channel = channel->name;
+	relay->helo_name = imta_smtp_relay_helo_name(config);
+	relay->bind_address = channel->interface_address;
+	relay->tls = channel->tls_client;
+	relay->tls_options.verify = imta_smtp_relay_tls_verify(channel->tls_client,
+							       tls_client_verify);
+	relay->tls_options.ca_file = ca_file;
+	relay->eightbit = channel->eightbit;
+}
+
+ImtaResolver *
+imta_smtp_relay_resolver(const ImtaConfig *config, const ImtaChannel *channel)
+{
+	g_autoptr(GError) error = NULL;
+	ImtaResolver *resolver = imta_resolver_new_from_options(config->options, &error);
+
+	if (resolver == NULL)
+		imta_log(IMTA_LOG_ERROR, "%s: %s", channel->name, error->message);
+	return resolver;
+}
+
+const char *
+imta_smtp_relay_tls_text(ImtaTlsMode mode)
+{
+	return mode == IMTA_TLS_MUST ? "required" : mode == IMTA_TLS_MAY ? "when offered" : "off";
+}
+
+void
+imta_smtp_relay_log_done(const ImtaSmtpRelayConfig *relay, guint messages)
+{
+	guint reuses = relay->cache != NULL ? imta_smtp_cache_reuses(relay->cache) : 0;
+
+	imta_log(IMTA_LOG_INFO, "%s: %s client done: %u message%s, %u connection reuse%s",
+		 relay->channel, relay->lmtp ? "LMTP" : "SMTP", messages, messages == 1 ? "" : "s",
+		 reuses, reuses == 1 ? "" : "s");
+}

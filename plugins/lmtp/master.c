@@ -216,7 +216,7 @@ lmtp_master(ImtaMasterJob *job)
 	const LmtpOptions *options;
 	LmtpMaster lm = { 0 };
 	gboolean failed = FALSE;
-	guint n_threads, messages, reuses;
+	guint n_threads, messages;
 
 	if (config == NULL || channel == NULL) {
 		imta_log(IMTA_LOG_ERROR, "lmtp: a master job needs a configuration and a channel");
@@ -227,11 +227,9 @@ lmtp_master(ImtaMasterJob *job)
 		imta_log(IMTA_LOG_ERROR, "%s: %s", channel->name, error->message);
 		return IMTA_ENTRY_TEMPFAIL;
 	}
-	resolver = imta_resolver_new_from_options(config->options, &error);
-	if (resolver == NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", channel->name, error->message);
+	resolver = imta_smtp_relay_resolver(config, channel);
+	if (resolver == NULL)
 		return IMTA_ENTRY_TEMPFAIL;
-	}
 	if (!lmtp_master_setup(&lm, channel, options)) {
 		imta_log(IMTA_LOG_ERROR, "%s: LMTP_SERVER \"%s\" is not host, host:port or a "
 			 "socket path", channel->name, options->server);
@@ -242,42 +240,28 @@ lmtp_master(ImtaMasterJob *job)
 	n_threads = (guint)CLAMP(options->max_client_threads, 1, 1000);
 	lm.dns = (ImtaSmtpRouteDns){ imta_smtp_route_dns_mx, imta_smtp_route_dns_addresses,
 				     resolver };
-	lm.relay = (ImtaSmtpRelayConfig){
-		.channel = channel->name,
-		.helo_name = imta_smtp_relay_helo_name(config),
-		.port = lm.port,
-		.bind_address = channel->interface_address,
-		.tls = channel->tls_client,
-		.tls_options = {
-			.verify = imta_smtp_relay_tls_verify(channel->tls_client,
-							     options->tls_client_verify),
-			.ca_file = ca_file,
-		},
-		.eightbit = channel->eightbit,
-		.timeouts = {
-			.connect_ms = (guint)options->connect_timeout * 1000,
-			.greeting_ms = (guint)options->reply_timeout * 1000,
-			.command_ms = (guint)options->reply_timeout * 1000,
-			.data_init_ms = (guint)options->reply_timeout * 1000,
-			.data_block_ms = (guint)options->reply_timeout * 1000,
-			.data_term_ms = (guint)options->delivery_timeout * 1000,
-		},
-		.max_transactions = LMTP_SESSION_MAX_TRANSACTIONS,
-		.cache = imta_smtp_cache_new(channel->name, 2 * n_threads,
-					     (guint)options->session_idle * 1000),
-		.lmtp = TRUE,
+	imta_smtp_relay_config_init(&lm.relay, config, channel, options->tls_client_verify,
+				    ca_file);
+	lm.relay.port = lm.port;
+	lm.relay.timeouts = (ImtaSmtpClientTimeouts){
+		.connect_ms = (guint)options->connect_timeout * 1000,
+		.greeting_ms = (guint)options->reply_timeout * 1000,
+		.command_ms = (guint)options->reply_timeout * 1000,
+		.data_init_ms = (guint)options->reply_timeout * 1000,
+		.data_block_ms = (guint)options->reply_timeout * 1000,
+		.data_term_ms = (guint)options->delivery_timeout * 1000,
 	};
+	lm.relay.max_transactions = LMTP_SESSION_MAX_TRANSACTIONS;
+	lm.relay.cache = imta_smtp_cache_new(channel->name, 2 * n_threads,
+					     (guint)options->session_idle * 1000);
+	lm.relay.lmtp = TRUE;
 	server = lmtp_master_describe(&lm);
 	imta_log(IMTA_LOG_INFO, "%s: LMTP client with %u thread%s, channel server %s, stores "
 		 "on port %u, TLS %s", channel->name, n_threads, n_threads == 1 ? "" : "s",
-		 server, lm.port,
-		 channel->tls_client == IMTA_TLS_MUST ? "required"
-		 : channel->tls_client == IMTA_TLS_MAY ? "when offered" : "off");
+		 server, lm.port, imta_smtp_relay_tls_text(channel->tls_client));
 	messages = imta_smtp_relay_run(job, channel->name, n_threads, lmtp_master_deliver, &lm,
 				       &failed);
-	reuses = imta_smtp_cache_reuses(lm.relay.cache);
-	imta_log(IMTA_LOG_INFO, "%s: LMTP client done: %u message%s, %u connection reuse%s",
-		 channel->name, messages, messages == 1 ? "" : "s", reuses, reuses == 1 ? "" : "s");
+	imta_smtp_relay_log_done(&lm.relay, messages);
 	lmtp_master_clear(&lm);
 	return failed ? IMTA_ENTRY_TEMPFAIL : IMTA_ENTRY_OK;
 }

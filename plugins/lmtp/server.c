@@ -1,19 +1,17 @@
 /*
- * server.c - the LMTP server session (RFC 2033) on the event-driven
- * connection of slave.h: the relays' final hop into this system's message
- * store.
+ * server.c - the LMTP server session (RFC 2033): the relays' final hop into
+ * this system's message store, on the session engine of smtp_server.h.
  *
- * One session per connection, touched only on the connection's thread.
- * Commands are taken in the order they arrived, so pipelined commands
- * are answered in order.  Each RCPT is resolved in the directory and
- * checked against its quota on the worker's blocking pool (the same
- * store_delivery.h code as the ims-ms channel), and refused at once when
- * it cannot be delivered.  The content is spooled, with our Received:
- * header in front, to an unlinked file in the store's tmp directory, so
- * memory stays bounded; after the final dot (or BDAT LAST) the store
- * takes the message once per partition for every accepted recipient, and
- * only then does each recipient get its own reply, in RCPT order: a 250
- * means the copy is on disk.
+ * The engine takes the input, answers DATA, BDAT, RSET, NOOP and QUIT and
+ * reads the content; this file decides the rest.  Each RCPT is resolved
+ * in the directory and checked against its quota on the worker's blocking
+ * pool (the same store_delivery.h code as the ims-ms channel), and refused
+ * at once when it cannot be delivered.  The content is spooled, with our
+ * Received: header in front, to an unlinked file in the store's tmp
+ * directory, so memory stays bounded; after the final dot (or BDAT LAST)
+ * the store takes the message once per partition for every accepted
+ * recipient, and only then does each recipient get its own reply, in RCPT
+ * order: a 250 means the copy is on disk.
  */
 #include "config.h"
 
@@ -30,22 +28,13 @@
 #include <imta/queue.h>
 #include <imta/slave.h>
 #include <imta/smtp.h>
+#include <imta/smtp_server.h>
 #include <imta/store.h>
 #include <imta/store_delivery.h>
 
 #include "options.h"
 #include "server.h"
 #include "server_notice.h"
-
-/* The message header is kept up to this size for the hop count. */
-#define SERVER_HEAD_MAX (64 * 1024)
-
-typedef enum {
-	STATE_COMMAND,
-	STATE_DATA,
-	STATE_BDAT,
-	STATE_CLOSED,
-} ServerState;
 
 /* An accepted recipient. */
 typedef struct {
@@ -63,88 +52,33 @@ typedef struct {
 	char *envid;               /* ENVID=, or NULL */
 	ImtaRet ret;
 	GPtrArray *rcpts;          /* TxnRecipient *, accepted ones */
-	/* Content. */
-	gboolean content;
-	gboolean bdat;
-	ImtaSmtpDataReader reader;
-	GString *head;             /* the header so far; NULL once complete */
-	guint received;            /* Received: lines of the client's header */
-	guint64 size;              /* content bytes from the client */
-	gint64 limit;              /* bytes; 0 = none */
-	gboolean too_big, looping;
+	guint64 size;              /* content bytes from the client, once complete */
 	int spool;                 /* unlinked spool file; -1 when none */
-	char *spool_error;         /* why the spool failed, or NULL */
+	gboolean spool_failed;     /* the spool took no more */
 	guint64 spooled;           /* bytes in the spool */
 } Txn;
 
 typedef struct {
+	ImtaSmtpServer *server;
 	ImtaConn *conn;
 	const ImtaConfig *config;
 	const ImtaChannel *channel;
 	const LmtpOptions *options;
-	ServerState state;
-	char *hostname;
-	char *client_ip;
-	char *helo;                /* NULL until LHLO */
-	gboolean busy;             /* an imta_conn_run() is pending */
-	gboolean draining;
-	gboolean tls_starting;
-	gboolean debug;
-	guint errors;
-	guint messages;
+	const char *hostname;
 	ImtaStoreDelivery *delivery; /* opened by the first recipient's lookup */
-	Txn *txn;
-	/* A BDAT chunk being read. */
-	guint64 chunk_size;
-	guint64 chunk_left;
-	gboolean chunk_last;
-	guint refusal_code;        /* != 0: discard the chunk, then refuse */
-	const char *refusal_enhanced;
-	const char *refusal_text;
-	GString *scratch;          /* content out of the readers */
 } LmtpSession;
 
-static void session_pump(LmtpSession *s);
+#define session_log(s, ...) imta_smtp_server_log((s)->server, __VA_ARGS__)
+#define session_reply(s, ...) imta_smtp_server_reply((s)->server, __VA_ARGS__)
 
 /* ---- replies and logs ------------------------------------------------- */
 
-static void
-session_log(LmtpSession *s, ImtaLogLevel level, const char *format, ...) G_GNUC_PRINTF(3, 4);
-
-static void
-session_log(LmtpSession *s, ImtaLogLevel level, const char *format, ...)
+/* Trouble of this system (4.2.x, 4.3.x, 4.4.x: a full mailbox, a disk,
+ * the directory) is not the client's error. */
+static gboolean
+session_client_error(guint code, const char *enhanced)
 {
-	g_autofree char *text = NULL;
-	va_list args;
-
-	va_start(args, format);
-	text = g_strdup_vprintf(format, args);
-	va_end(args);
-	imta_conn_log(s->conn, level, "%s", text);
-}
-
-static void
-session_reply(LmtpSession *s, guint code, const char *enhanced, const char *format, ...)
-	G_GNUC_PRINTF(4, 5);
-
-static void
-session_reply(LmtpSession *s, guint code, const char *enhanced, const char *format, ...)
-{
-	g_autofree char *text = NULL;
-	g_autoptr(GString) out = g_string_new(NULL);
-	va_list args;
-
-	va_start(args, format);
-	text = g_strdup_vprintf(format, args);
-	va_end(args);
-	imta_smtp_reply(out, code, enhanced, "%s", text);
-	imta_conn_write(s->conn, out->str, out->len);
-	if (s->debug)
-		session_log(s, IMTA_LOG_INFO, "> %.*s", (int)MIN(out->len, 400) - 2, out->str);
-	/* Trouble of this system (4.2.x, 4.3.x, 4.4.x: a full mailbox, a
-	 * disk, the directory) is not the client's error. */
-	if (code >= 500 && code != 552)
-		s->errors++;
+	return code >= 500 && code != 552;
 }
 
 /* A mail.log entry of the session's channel. */
@@ -167,22 +101,6 @@ session_mail_log(LmtpSession *s, ImtaMailLogCode code, const Txn *t, const char 
 		.to = to,
 		.diagnostic = diagnostic,
 	});
-}
-
-static void
-session_close(LmtpSession *s)
-{
-	if (s->state == STATE_CLOSED)
-		return;
-	s->state = STATE_CLOSED;
-	imta_conn_close(s->conn);
-}
-
-static void
-session_close_with(LmtpSession *s, const char *enhanced, const char *text)
-{
-	session_reply(s, 421, enhanced, "%s %s", s->hostname, text);
-	session_close(s);
 }
 
 /* ---- outcomes as replies ------------------------------------------------ */
@@ -239,7 +157,6 @@ server_reply_of(ImtaOutcome outcome, const char *diagnostic, gboolean rcpt_time,
 			reply_r->code = 451;
 	}
 }
-
 /* ---- transactions ------------------------------------------------------- */
 
 static void
@@ -254,52 +171,32 @@ txn_recipient_free(gpointer p)
 }
 
 static void
-txn_free(Txn *t)
+txn_free(gpointer p)
 {
+	Txn *t = p;
+
 	if (t == NULL)
 		return;
 	if (t->spool >= 0)
 		close(t->spool);
-	g_free(t->spool_error);
 	g_free(t->from);
 	g_free(t->envid);
 	g_ptr_array_unref(t->rcpts);
-	if (t->head != NULL)
-		g_string_free(t->head, TRUE);
 	g_free(t);
-}
-
-static void
-session_reset_txn(LmtpSession *s)
-{
-	g_clear_pointer(&s->txn, txn_free);
-	if (s->scratch != NULL)
-		g_string_free(s->scratch, TRUE);
-	s->scratch = NULL;
 }
 
 /* Every accepted recipient gets the same reply: the content was refused. */
 static void
-txn_refuse_all(LmtpSession *s, const Txn *t, guint code, const char *enhanced,
-	       const char *format, ...) G_GNUC_PRINTF(5, 6);
-
-static void
-txn_refuse_all(LmtpSession *s, const Txn *t, guint code, const char *enhanced,
-	       const char *format, ...)
+txn_refuse_all(LmtpSession *s, const Txn *t, guint64 size, guint code, const char *enhanced,
+	       const char *text)
 {
-	g_autofree char *text = NULL;
-	g_autofree char *logged = NULL;
-	va_list args;
+	g_autofree char *logged = g_strdup_printf("%u %s %s", code, enhanced, text);
 
-	va_start(args, format);
-	text = g_strdup_vprintf(format, args);
-	va_end(args);
-	logged = g_strdup_printf("%u %s %s", code, enhanced, text);
 	for (guint i = 0; i < t->rcpts->len; i++) {
 		const TxnRecipient *r = t->rcpts->pdata[i];
 
 		session_reply(s, code, enhanced, "<%s> %s", r->given, text);
-		session_mail_log(s, IMTA_MAIL_LOG_REFUSED, t, r->given, r->orcpt, (gint64)t->size,
+		session_mail_log(s, IMTA_MAIL_LOG_REFUSED, t, r->given, r->orcpt, (gint64)size,
 				 logged);
 	}
 }
@@ -337,19 +234,18 @@ session_tls_offered_now(LmtpSession *s)
 }
 
 static void
-session_offer(LmtpSession *s, ImtaSmtpOffer *offer)
+session_offer(ImtaSmtpServer *server, gpointer session, ImtaSmtpOffer *offer)
 {
-	memset(offer, 0, sizeof *offer);
-	offer->esmtp = s->helo != NULL;
+	offer->esmtp = imta_smtp_server_helo(server) != NULL;
 	offer->dsn = TRUE;
 	offer->eightbitmime = TRUE;
-	offer->max_size = session_size_limit(s);
+	offer->max_size = session_size_limit(session);
 }
 
-static void
-session_greet(LmtpSession *s)
+static char *
+session_greeting(ImtaSmtpServer *server, gpointer session)
 {
-	session_reply(s, 220, NULL, "%s LMTP service ready", s->hostname);
+	return g_strdup_printf("%s LMTP service ready", imta_smtp_server_hostname(server));
 }
 
 static void
@@ -362,9 +258,8 @@ cmd_lhlo(LmtpSession *s, const ImtaSmtpCommand *cmd)
 		session_reply(s, 501, "5.5.4", "Syntax: LHLO hostname");
 		return;
 	}
-	session_reset_txn(s);
-	g_free(s->helo);
-	s->helo = g_strdup(cmd->arg);
+	imta_smtp_server_reset(s->server);
+	imta_smtp_server_set_helo(s->server, cmd->arg, TRUE);
 	text = g_string_new(s->hostname);
 	g_string_append(text, "\nPIPELINING\nENHANCEDSTATUSCODES\n8BITMIME");
 	if (limit > 0)
@@ -380,24 +275,18 @@ cmd_lhlo(LmtpSession *s, const ImtaSmtpCommand *cmd)
 /* ---- MAIL --------------------------------------------------------------- */
 
 static void
-cmd_mail(LmtpSession *s, const ImtaSmtpCommand *cmd)
+cmd_mail(ImtaSmtpServer *server, gpointer session, const ImtaSmtpCommand *cmd)
 {
+	LmtpSession *s = session;
 	Txn *t;
 
-	if (s->helo == NULL) {
-		session_reply(s, 503, "5.5.1", "Error: send LHLO first");
-		return;
-	}
-	if (s->txn != NULL) {
-		session_reply(s, 503, "5.5.1", "Error: nested MAIL command");
-		return;
-	}
 	if (s->channel->tls_server == IMTA_TLS_MUST && !imta_conn_tls_active(s->conn)) {
 		session_reply(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}
-	if (s->messages >= (guint64)s->options->transactions_per_session) {
-		session_close_with(s, "4.7.0", "Error: too many messages in this session");
+	if (imta_smtp_server_messages(s->server) >= (guint64)s->options->transactions_per_session) {
+		imta_smtp_server_close_with(s->server, "4.7.0",
+					    "Error: too many messages in this session");
 		return;
 	}
 	t = g_new0(Txn, 1);
@@ -408,7 +297,7 @@ cmd_mail(LmtpSession *s, const ImtaSmtpCommand *cmd)
 	t->ret = cmd->ret;
 	t->rcpts = g_ptr_array_new_with_free_func(txn_recipient_free);
 	t->spool = -1;
-	s->txn = t;
+	imta_smtp_server_begin(s->server, t, t->id);
 	session_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -470,7 +359,6 @@ rcpt_store_address(ImtaDirectory *dir, const char *address, char **diagnostic_r)
 	g_string_append(out, at);
 	return g_string_free(out, FALSE);
 }
-
 static void
 rcpt_work(gpointer data)
 {
@@ -497,14 +385,13 @@ rcpt_work(gpointer data)
 }
 
 static void
-rcpt_done(ImtaConn *conn, gpointer session, gpointer data)
+rcpt_done(ImtaSmtpServer *server, gpointer session, gpointer data)
 {
 	LmtpSession *s = session;
 	RcptJob *job = data;
 	TxnRecipient *rcpt = job->rcpt;
-	Txn *t = s->txn;
+	Txn *t = imta_smtp_server_txn(server);
 
-	s->busy = FALSE;
 	if (rcpt->rcpt.outcome != IMTA_OUTCOME_NONE) {
 		ServerReply reply;
 		g_autofree char *logged = NULL;
@@ -518,26 +405,19 @@ rcpt_done(ImtaConn *conn, gpointer session, gpointer data)
 				 logged);
 	} else if (t != NULL) {
 		g_ptr_array_add(t->rcpts, g_steal_pointer(&job->rcpt));
+		imta_smtp_server_recipient_accepted(server, rcpt->given);
 		session_reply(s, 250, "2.1.5", "Ok");
 	}
 	rcpt_job_free(job);
-	session_pump(s);
 }
 
 static void
-cmd_rcpt(LmtpSession *s, const ImtaSmtpCommand *cmd)
+cmd_rcpt(ImtaSmtpServer *server, gpointer session, const ImtaSmtpCommand *cmd)
 {
-	Txn *t = s->txn;
+	LmtpSession *s = session;
+	Txn *t = imta_smtp_server_txn(s->server);
 	RcptJob *job;
 
-	if (t == NULL) {
-		session_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	}
-	if (t->content) {
-		session_reply(s, 503, "5.5.1", "Error: RCPT after message content");
-		return;
-	}
 	if (t->rcpts->len >= (guint64)s->options->recipients_per_transaction) {
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
@@ -553,26 +433,40 @@ cmd_rcpt(LmtpSession *s, const ImtaSmtpCommand *cmd)
 	job->rcpt->given = g_strdup(job->given);
 	job->rcpt->orcpt = g_strdup(job->orcpt);
 	job->rcpt->notify = cmd->notify;
-	s->busy = TRUE;
-	imta_conn_run(s->conn, rcpt_work, rcpt_done, job);
+	imta_smtp_server_run(s->server, rcpt_work, rcpt_done, job);
 }
 
-/* ---- message content ----------------------------------------------------- */
+/* ---- message content: the spool ------------------------------------------ */
 
 static void
-spool_write(LmtpSession *s, const char *data, gsize len)
-{
-	Txn *t = s->txn;
+spool_failed(LmtpSession *s, Txn *t, const char *format, ...) G_GNUC_PRINTF(3, 4);
 
-	while (len > 0 && t->spool_error == NULL) {
+/* The spool takes no more: the content is refused at its end. */
+static void
+spool_failed(LmtpSession *s, Txn *t, const char *format, ...)
+{
+	g_autofree char *why = NULL;
+	va_list args;
+
+	va_start(args, format);
+	why = g_strdup_vprintf(format, args);
+	va_end(args);
+	t->spool_failed = TRUE;
+	session_log(s, IMTA_LOG_ERROR, "message %s: %s", t->id, why);
+	imta_smtp_server_content_failed(s->server, 451, "4.3.0", "Error: %s; try again later",
+					why);
+}
+
+static void
+spool_write(LmtpSession *s, Txn *t, const char *data, gsize len)
+{
+	while (len > 0 && !t->spool_failed) {
 		ssize_t n = write(t->spool, data, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			t->spool_error = g_strdup_printf("spool file: %s",
-							 g_strerror(n < 0 ? errno : ENOSPC));
-			session_log(s, IMTA_LOG_ERROR, "message %s: %s", t->id, t->spool_error);
+			spool_failed(s, t, "spool file: %s", g_strerror(n < 0 ? errno : ENOSPC));
 			return;
 		}
 		data += n;
@@ -582,143 +476,39 @@ spool_write(LmtpSession *s, const char *data, gsize len)
 }
 
 /* An unlinked file in the store's tmp directory: nothing is left behind
- * whatever happens to the process. */
-static void
-spool_open(LmtpSession *s)
+ * whatever happens to the process.  Returns the size limit. */
+static gint64
+content_start(ImtaSmtpServer *server, gpointer session, gpointer txn)
 {
-	Txn *t = s->txn;
+	LmtpSession *s = session;
+	Txn *t = txn;
 	ImtaStore *store = s->delivery != NULL ? imta_store_delivery_store(s->delivery) : NULL;
 	g_autofree char *dir = store != NULL ? g_build_filename(imta_store_root(store), "tmp", NULL)
 					     : g_strdup(g_get_tmp_dir());
 	g_autofree char *path = g_build_filename(dir, "lmtp-XXXXXX", NULL);
 
 	if (g_mkdir_with_parents(dir, 0700) < 0 ||
-	    (t->spool = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600)) < 0) {
-		t->spool_error = g_strdup_printf("cannot make a spool file in %s: %s", dir,
-						 g_strerror(errno));
-		session_log(s, IMTA_LOG_ERROR, "message %s: %s", t->id, t->spool_error);
-		return;
-	}
-	g_unlink(path);
-}
-
-static void
-content_head_done(LmtpSession *s)
-{
-	Txn *t = s->txn;
-	guint limit = (guint)s->options->max_received_lines;
-
-	t->received = imta_smtp_count_received(t->head->str, t->head->len, limit);
-	t->looping = t->received > limit;
-	g_string_free(t->head, TRUE);
-	t->head = NULL;
-}
-
-/* Keep the header until its blank line, for the hop count. */
-static void
-content_head(LmtpSession *s, const char *data, gsize len)
-{
-	GString *head = s->txn->head;
-	gsize from = head->len > 0 ? head->len - 1 : 0;
-
-	g_string_append_len(head, data, (gssize)MIN(len, SERVER_HEAD_MAX - head->len));
-	if (head->len > 0 && head->str[0] == '\n') {
-		content_head_done(s);
-		return;
-	}
-	for (gsize i = from; i + 1 < head->len; i++)
-		if (head->str[i] == '\n' && head->str[i + 1] == '\n') {
-			content_head_done(s);
-			return;
-		}
-	if (head->len >= SERVER_HEAD_MAX)
-		content_head_done(s);
-}
-
-/* Content from the client, LF line ends: counted, checked, spooled. */
-static void
-content_write(LmtpSession *s, const char *data, gsize len)
-{
-	Txn *t = s->txn;
-
-	if (len == 0)
-		return;
-	if (t->head != NULL)
-		content_head(s, data, len);
-	t->size += len;
-	if (t->limit > 0 && t->size > (guint64)t->limit)
-		t->too_big = TRUE;
-	if (t->too_big || t->looping || t->spool_error != NULL)
-		return;
-	spool_write(s, data, len);
-}
-
-static void
-content_start(LmtpSession *s, gboolean bdat)
-{
-	Txn *t = s->txn;
-	gboolean tls = imta_conn_tls_active(s->conn);
-	g_autofree char *header = NULL;
-	ImtaSmtpTrace trace = {
-		.helo = s->helo,
-		.client_ip = s->client_ip,
-		.by_host = s->hostname,
-		.protocol = imta_smtp_protocol_name(TRUE, tls, FALSE, TRUE),
-		.tls = tls ? imta_conn_tls_description(s->conn) : NULL,
-		.queue_id = t->id,
-		.for_address = t->rcpts->len == 1
-			? ((const TxnRecipient *)t->rcpts->pdata[0])->given : NULL,
-		.time = g_get_real_time() / G_USEC_PER_SEC,
-	};
-
-	t->content = TRUE;
-	t->bdat = bdat;
-	t->head = g_string_new(NULL);
-	t->limit = session_size_limit(s);
-	if (bdat)
-		imta_smtp_bdat_reader_init(&t->reader);
+	    (t->spool = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600)) < 0)
+		spool_failed(s, t, "cannot make a spool file in %s: %s", dir, g_strerror(errno));
 	else
-		imta_smtp_data_reader_init(&t->reader);
-	spool_open(s);
-	header = imta_smtp_received_header(&trace);
-	if (t->spool_error == NULL) {
-		gsize len = strlen(header);
-
-		spool_write(s, header, len);
-		if (len == 0 || header[len - 1] != '\n')
-			spool_write(s, "\n", 1);
-	}
-	if (s->scratch == NULL)
-		s->scratch = g_string_sized_new(4096);
-	imta_conn_set_timeout(s->conn, (guint)s->options->data_timeout);
+		g_unlink(path);
+	return session_size_limit(s);
 }
 
-/* What could only be checked at the end.  FALSE when it replied. */
-static gboolean
-content_verdict(LmtpSession *s)
+static void
+content_write(ImtaSmtpServer *server, gpointer session, gpointer txn, const char *data,
+	      gsize len)
 {
-	Txn *t = s->txn;
+	spool_write(session, txn, data, len);
+}
 
-	if (t->head != NULL)
-		content_head_done(s);
-	if (t->looping) {
-		session_log(s, IMTA_LOG_NOTICE, "message %s refused: %u Received: lines", t->id,
-			    t->received);
-		txn_refuse_all(s, t, 554, "5.4.6", "Too many hops: the message has more than %u "
-			       "Received: header lines (a mail loop?)",
-			       (guint)s->options->max_received_lines);
-		return FALSE;
-	}
-	if (t->too_big) {
-		txn_refuse_all(s, t, 552, "5.3.4", "Message size exceeds fixed limit of %"
-			       G_GINT64_FORMAT " bytes", t->limit);
-		return FALSE;
-	}
-	if (t->spool_error != NULL) {
-		txn_refuse_all(s, t, 451, "4.3.0", "Error: %s; try again later", t->spool_error);
-		return FALSE;
-	}
-	return TRUE;
+/* Refused content ends the transaction like a delivered one. */
+static void
+content_refuse(ImtaSmtpServer *server, gpointer session, gpointer txn, guint64 size, guint code,
+	       const char *enhanced, const char *text)
+{
+	txn_refuse_all(session, txn, size, code, enhanced, text);
+	imta_smtp_server_count_message(server);
 }
 
 typedef struct {
@@ -766,7 +556,6 @@ deliver_notices(DeliverJob *job, GBytes *content)
 					wanted->len, &error))
 		job->notice_error = g_strdup(error->message);
 }
-
 /* Store the spooled message for every accepted recipient, after a last
  * quota check with the real size. */
 static void
@@ -802,23 +591,12 @@ deliver_work(gpointer data)
 	deliver_notices(job, bytes);
 }
 
+/* Each recipient's reply, in RCPT order. */
 static void
-deliver_done(ImtaConn *conn, gpointer session, gpointer data)
+deliver_replies(LmtpSession *s, const Txn *t)
 {
-	LmtpSession *s = session;
-	DeliverJob *job = data;
-	Txn *t = job->txn;
 	guint delivered = 0;
 
-	s->busy = FALSE;
-	if (job->notice_error != NULL)
-		session_log(s, IMTA_LOG_WARNING, "message %s: success notice not queued: %s",
-			    t->id, job->notice_error);
-	if (job->error != NULL) {
-		session_log(s, IMTA_LOG_ERROR, "message %s: %s", t->id, job->error);
-		txn_refuse_all(s, t, 451, "4.3.0", "Error: %s; try again later", job->error);
-		goto out;
-	}
 	for (guint i = 0; i < t->rcpts->len; i++) {
 		TxnRecipient *r = t->rcpts->pdata[i];
 		ServerReply reply;
@@ -839,30 +617,43 @@ deliver_done(ImtaConn *conn, gpointer session, gpointer data)
 	session_log(s, IMTA_LOG_NOTICE, "message %s from <%s>: %" G_GUINT64_FORMAT " bytes, "
 		    "delivered to %u of %u recipient%s", t->id, t->from, t->spooled, delivered,
 		    t->rcpts->len, t->rcpts->len == 1 ? "" : "s");
-out:
-	s->messages++;
+}
+
+static void
+deliver_done(ImtaSmtpServer *server, gpointer session, gpointer data)
+{
+	LmtpSession *s = session;
+	DeliverJob *job = data;
+	Txn *t = job->txn;
+
+	if (job->notice_error != NULL)
+		session_log(s, IMTA_LOG_WARNING, "message %s: success notice not queued: %s",
+			    t->id, job->notice_error);
+	if (job->error != NULL) {
+		g_autofree char *text = g_strdup_printf("Error: %s; try again later", job->error);
+
+		session_log(s, IMTA_LOG_ERROR, "message %s: %s", t->id, job->error);
+		txn_refuse_all(s, t, t->size, 451, "4.3.0", text);
+	} else {
+		deliver_replies(s, t);
+	}
+	imta_smtp_server_count_message(server);
 	g_free(job->error);
 	g_free(job->notice_error);
 	txn_free(t);
 	g_free(job);
-	session_pump(s);
 }
 
-/* The last byte of the content is in: refuse, or store and answer once
+/* The content is in and passed the checks: store it, and answer once
  * the copies are on disk. */
 static void
-content_end(LmtpSession *s)
+content_end(ImtaSmtpServer *server, gpointer session, gpointer txn, guint64 size)
 {
-	Txn *t = s->txn;
+	LmtpSession *s = session;
+	Txn *t = txn;
 	DeliverJob *job;
 
-	s->state = STATE_COMMAND;
-	imta_conn_set_timeout(s->conn, (guint)s->options->command_timeout);
-	if (!content_verdict(s)) {
-		s->messages++;
-		session_reset_txn(s);
-		return;
-	}
+	t->size = size;
 	for (guint i = 0; i < t->rcpts->len; i++) {
 		const TxnRecipient *r = t->rcpts->pdata[i];
 
@@ -871,151 +662,9 @@ content_end(LmtpSession *s)
 	}
 	job = g_new0(DeliverJob, 1);
 	job->session = s;
-	job->txn = g_steal_pointer(&s->txn);
+	job->txn = t;
 	job->queue = imta_conn_queue(s->conn);
-	s->busy = TRUE;
-	imta_conn_run(s->conn, deliver_work, deliver_done, job);
-}
-
-/* ---- DATA ----------------------------------------------------------------- */
-
-static void
-cmd_data(LmtpSession *s)
-{
-	Txn *t = s->txn;
-
-	if (t == NULL) {
-		session_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	}
-	if (t->bdat) {
-		session_reply(s, 503, "5.5.1", "Error: DATA after BDAT");
-		return;
-	}
-	/* RFC 2033 4.2: no successful RCPT, DATA fails with 503. */
-	if (t->rcpts->len == 0) {
-		session_reply(s, 503, "5.5.1", "Error: no valid recipients");
-		return;
-	}
-	content_start(s, FALSE);
-	s->state = STATE_DATA;
-	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-}
-
-static void
-session_vanished(LmtpSession *s)
-{
-	if (s->txn != NULL && s->txn->content)
-		session_log(s, IMTA_LOG_NOTICE, "message %s: the client left during the content; "
-			    "nothing was delivered", s->txn->id);
-	session_close(s);
-}
-
-static gboolean
-session_data_input(LmtpSession *s)
-{
-	gsize len, used;
-	const char *in = imta_conn_peek(s->conn, &len);
-	gboolean done = FALSE;
-
-	if (len == 0) {
-		if (imta_conn_eof(s->conn))
-			session_vanished(s);
-		return FALSE;
-	}
-	g_string_truncate(s->scratch, 0);
-	used = imta_smtp_data_reader_feed(&s->txn->reader, in, len, s->scratch, &done);
-	imta_conn_consume(s->conn, used);
-	content_write(s, s->scratch->str, s->scratch->len);
-	if (done)
-		content_end(s);
-	return used > 0 || done;
-}
-
-/* ---- BDAT (RFC 3030; with LMTP, LAST is answered per recipient) ---------- */
-
-static void
-bdat_chunk_end(LmtpSession *s)
-{
-	Txn *t = s->txn;
-
-	s->state = STATE_COMMAND;
-	if (s->refusal_code != 0) {
-		imta_conn_set_timeout(s->conn, (guint)s->options->command_timeout);
-		session_reply(s, s->refusal_code, s->refusal_enhanced, "%s", s->refusal_text);
-		s->refusal_code = 0;
-		return;
-	}
-	if (s->chunk_last) {
-		g_string_truncate(s->scratch, 0);
-		imta_smtp_bdat_reader_finish(&t->reader, s->scratch);
-		content_write(s, s->scratch->str, s->scratch->len);
-		content_end(s);
-		return;
-	}
-	imta_conn_set_timeout(s->conn, (guint)s->options->command_timeout);
-	session_reply(s, 250, "2.0.0", "Ok: %" G_GUINT64_FORMAT " octets received",
-		      s->chunk_size);
-}
-
-static gboolean
-session_bdat_input(LmtpSession *s)
-{
-	gsize len, take;
-	const char *in;
-
-	if (s->chunk_left == 0) {
-		bdat_chunk_end(s);
-		return TRUE;
-	}
-	in = imta_conn_peek(s->conn, &len);
-	if (len == 0) {
-		if (imta_conn_eof(s->conn))
-			session_vanished(s);
-		return FALSE;
-	}
-	take = (gsize)MIN((guint64)len, s->chunk_left);
-	if (s->refusal_code == 0) {
-		g_string_truncate(s->scratch, 0);
-		imta_smtp_bdat_reader_feed(&s->txn->reader, in, take, s->scratch);
-		content_write(s, s->scratch->str, s->scratch->len);
-	}
-	imta_conn_consume(s->conn, take);
-	s->chunk_left -= take;
-	return TRUE;
-}
-
-static void
-bdat_refuse(LmtpSession *s, guint code, const char *enhanced, const char *text)
-{
-	s->refusal_code = code;
-	s->refusal_enhanced = enhanced;
-	s->refusal_text = text;
-}
-
-static void
-cmd_bdat(LmtpSession *s, const ImtaSmtpCommand *cmd)
-{
-	Txn *t = s->txn;
-
-	s->refusal_code = 0;
-	if (t == NULL)
-		bdat_refuse(s, 503, "5.5.1", "Error: need MAIL command");
-	else if (t->content && !t->bdat)
-		bdat_refuse(s, 503, "5.5.1", "Error: BDAT after DATA");
-	else if (t->rcpts->len == 0)
-		bdat_refuse(s, 503, "5.5.1", "Error: no valid recipients");
-	/* Even a refused chunk is read to its end: its bytes are not
-	 * commands. */
-	s->chunk_size = cmd->chunk_size;
-	s->chunk_left = cmd->chunk_size;
-	s->chunk_last = cmd->last;
-	s->state = STATE_BDAT;
-	if (s->refusal_code == 0 && !t->content)
-		content_start(s, TRUE);
-	else if (s->scratch == NULL)
-		s->scratch = g_string_sized_new(4096);
-	imta_conn_set_timeout(s->conn, (guint)s->options->data_timeout);
+	imta_smtp_server_run(server, deliver_work, deliver_done, job);
 }
 
 /* ---- STARTTLS ------------------------------------------------------------ */
@@ -1031,42 +680,16 @@ cmd_starttls(LmtpSession *s)
 		session_reply(s, 454, "4.7.0", "TLS not available");
 		return;
 	}
-	if (s->txn != NULL) {
-		session_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
-		return;
-	}
-	session_reply(s, 220, "2.0.0", "Ready to start TLS");
-	if (!imta_conn_start_tls(s->conn)) {
-		session_log(s, IMTA_LOG_ERROR, "STARTTLS: the TLS handshake could not start");
-		session_close(s);
-		return;
-	}
-	/* RFC 3207 4.2: forget what the client said in clear. */
-	s->tls_starting = TRUE;
-	g_clear_pointer(&s->helo, g_free);
+	imta_smtp_server_start_tls(s->server);
 }
 
 /* ---- commands ------------------------------------------------------------ */
 
-static gboolean
-session_gate(LmtpSession *s)
-{
-	if (s->errors >= (guint64)s->options->rejections_per_session) {
-		session_log(s, IMTA_LOG_NOTICE, "closing after %u errors", s->errors);
-		session_close_with(s, "4.7.0", "Error: too many errors");
-		return FALSE;
-	}
-	if (s->draining || imta_conn_draining(s->conn)) {
-		session_close_with(s, "4.3.2", "Service shutting down, closing transmission "
-				   "channel");
-		return FALSE;
-	}
-	return TRUE;
-}
-
 static void
-session_dispatch(LmtpSession *s, const ImtaSmtpCommand *cmd)
+session_command(ImtaSmtpServer *server, gpointer session, const ImtaSmtpCommand *cmd)
 {
+	LmtpSession *s = session;
+
 	switch (cmd->verb) {
 	case IMTA_SMTP_LHLO:
 		cmd_lhlo(s, cmd);
@@ -1076,29 +699,6 @@ session_dispatch(LmtpSession *s, const ImtaSmtpCommand *cmd)
 		/* RFC 2033 4.1: an LMTP server does not take HELO or EHLO, so a
 		 * client that thinks it speaks SMTP stops at once. */
 		session_reply(s, 500, "5.5.1", "Error: this is an LMTP server; use LHLO");
-		break;
-	case IMTA_SMTP_MAIL:
-		cmd_mail(s, cmd);
-		break;
-	case IMTA_SMTP_RCPT:
-		cmd_rcpt(s, cmd);
-		break;
-	case IMTA_SMTP_DATA:
-		cmd_data(s);
-		break;
-	case IMTA_SMTP_BDAT:
-		cmd_bdat(s, cmd);
-		break;
-	case IMTA_SMTP_RSET:
-		session_reset_txn(s);
-		session_reply(s, 250, "2.0.0", "Ok");
-		break;
-	case IMTA_SMTP_NOOP:
-		session_reply(s, 250, "2.0.0", "Ok");
-		break;
-	case IMTA_SMTP_QUIT:
-		session_reply(s, 221, "2.0.0", "%s closing connection", s->hostname);
-		session_close(s);
 		break;
 	case IMTA_SMTP_VRFY:
 		session_reply(s, 252, "2.5.2", "Cannot VRFY user; try RCPT to attempt delivery");
@@ -1110,192 +710,72 @@ session_dispatch(LmtpSession *s, const ImtaSmtpCommand *cmd)
 	case IMTA_SMTP_STARTTLS:
 		cmd_starttls(s);
 		break;
-	case IMTA_SMTP_EXPN:
-	case IMTA_SMTP_AUTH:
-	case IMTA_SMTP_UNKNOWN:
 	default:
 		session_reply(s, 502, "5.5.1", "Error: command not implemented");
 		break;
 	}
 }
 
-static void
-session_command(LmtpSession *s, const char *line, gsize len)
-{
-	ImtaSmtpCommand cmd = { 0 };
-	ImtaSmtpError err = { 0 };
-	ImtaSmtpOffer offer;
-
-	if (!session_gate(s))
-		return;
-	if (s->debug)
-		session_log(s, IMTA_LOG_INFO, "< %.*s", (int)MIN(len, 200), line);
-	session_offer(s, &offer);
-	if (!imta_smtp_parse_command(line, len, &offer, &cmd, &err)) {
-		session_reply(s, err.code, err.enhanced, "%s",
-			      err.text != NULL ? err.text : "Syntax error");
-		imta_smtp_error_clear(&err);
-		imta_smtp_command_clear(&cmd);
-		return;
-	}
-	session_dispatch(s, &cmd);
-	imta_smtp_command_clear(&cmd);
-}
-
-static gboolean
-session_command_input(LmtpSession *s)
-{
-	const char *line;
-	gsize len;
-
-	switch (imta_conn_read_line(s->conn, IMTA_SMTP_COMMAND_LINE_MAX - 2, &line, &len)) {
-	case IMTA_CONN_NEED_MORE:
-		return FALSE;
-	case IMTA_CONN_EOF:
-		session_vanished(s);
-		return FALSE;
-	case IMTA_CONN_TOO_LONG:
-		if (session_gate(s))
-			session_reply(s, 500, "5.5.2", "Line too long");
-		return TRUE;
-	case IMTA_CONN_LINE:
-		session_command(s, line, len);
-		return TRUE;
-	}
-	return FALSE;
-}
-
-static void
-session_pump(LmtpSession *s)
-{
-	gboolean more = TRUE;
-
-	while (more && !s->busy && !s->tls_starting) {
-		if (imta_conn_output_pending(s->conn) > IMTA_CONN_OUTPUT_HIGH)
-			return;
-		switch (s->state) {
-		case STATE_COMMAND:
-			more = session_command_input(s);
-			break;
-		case STATE_DATA:
-			more = session_data_input(s);
-			break;
-		case STATE_BDAT:
-			more = session_bdat_input(s);
-			break;
-		case STATE_CLOSED:
-			return;
-		}
-	}
-}
-
-/* ---- the connection's callbacks ------------------------------------------ */
-
-static const char *
-session_hostname(const ImtaConfig *config)
-{
-	if (config->tailor != NULL && config->tailor->hostname != NULL)
-		return config->tailor->hostname;
-	return g_get_host_name();
-}
+/* ---- the session ---------------------------------------------------------- */
 
 static gpointer
-session_open(ImtaConn *conn)
+session_open(ImtaSmtpServer *server, ImtaSmtpServerLimits *limits, GError **error)
 {
-	LmtpSession *s = g_new0(LmtpSession, 1);
-	g_autoptr(GError) error = NULL;
+	const ImtaChannel *channel = imta_smtp_server_channel(server);
+	const LmtpOptions *options;
+	LmtpSession *s;
 
-	s->conn = conn;
-	s->config = imta_conn_config(conn);
-	s->channel = imta_conn_channel(conn);
-	s->state = STATE_COMMAND;
-	s->hostname = g_strdup(session_hostname(s->config));
-	s->client_ip = g_strdup(imta_conn_remote_ip(conn));
-	s->options = lmtp_options_get(s->config, s->channel, &error);
-	if (s->options == NULL) {
-		static const char refusal[] = "421 4.3.5 Server configuration error\r\n";
-
-		session_log(s, IMTA_LOG_ERROR, "%s", error->message);
-		imta_conn_write(conn, refusal, sizeof refusal - 1);
-		session_close(s);
-		return s;
-	}
-	s->debug = s->channel->slave_debug && s->options->debug != 0;
-	session_log(s, IMTA_LOG_INFO, "LMTP connection on channel %s", s->channel->name);
-	imta_conn_set_timeout(conn, (guint)s->options->command_timeout);
-	if (imta_conn_draining(conn)) {
-		session_close_with(s, "4.3.2", "Service shutting down, closing transmission "
-				   "channel");
-		return s;
-	}
-	session_greet(s);
+	options = lmtp_options_get(imta_smtp_server_config(server), channel, error);
+	if (options == NULL)
+		return NULL;
+	s = g_new0(LmtpSession, 1);
+	s->server = server;
+	s->conn = imta_smtp_server_conn(server);
+	s->config = imta_smtp_server_config(server);
+	s->channel = channel;
+	s->options = options;
+	s->hostname = imta_smtp_server_hostname(server);
+	*limits = (ImtaSmtpServerLimits){
+		.command_timeout = (guint)options->command_timeout,
+		.data_timeout = (guint)options->data_timeout,
+		.rejections = (guint)options->rejections_per_session,
+		.max_received_lines = (guint)options->max_received_lines,
+		.debug = channel->slave_debug && options->debug != 0,
+	};
+	session_log(s, IMTA_LOG_INFO, "LMTP connection on channel %s", channel->name);
 	return s;
 }
 
 static void
-session_input(ImtaConn *conn, gpointer session)
+session_free(ImtaSmtpServer *server, gpointer session)
 {
 	LmtpSession *s = session;
 
-	if (s->state == STATE_CLOSED)
-		return;
-	if (s->tls_starting && imta_conn_tls_active(conn))
-		s->tls_starting = FALSE;
-	session_pump(s);
-	if (s->state != STATE_CLOSED && !s->busy && !s->tls_starting && imta_conn_eof(conn)) {
-		gsize len;
-
-		imta_conn_peek(conn, &len);
-		if (len == 0)
-			session_vanished(s);
-	}
-}
-
-static void
-session_timeout(ImtaConn *conn, gpointer session)
-{
-	LmtpSession *s = session;
-
-	/* A lookup or delivery in progress answers when it is done. */
-	if (s->busy || s->state == STATE_CLOSED)
-		return;
-	session_log(s, IMTA_LOG_NOTICE, "timeout %s",
-		    s->state == STATE_DATA || s->state == STATE_BDAT ? "during the content"
-								     : "waiting for a command");
-	if (s->txn != NULL && s->txn->content)
-		session_log(s, IMTA_LOG_NOTICE, "message %s: nothing was delivered", s->txn->id);
-	session_close_with(s, "4.4.2", "Error: timeout exceeded");
-}
-
-static void
-session_drain(ImtaConn *conn, gpointer session)
-{
-	LmtpSession *s = session;
-
-	s->draining = TRUE;
-}
-
-static void
-session_free(ImtaConn *conn, gpointer session)
-{
-	LmtpSession *s = session;
-
-	if (s == NULL)
-		return;
-	session_log(s, IMTA_LOG_INFO, "closed: %u message%s, %u error%s", s->messages,
-		    s->messages == 1 ? "" : "s", s->errors, s->errors == 1 ? "" : "s");
-	session_reset_txn(s);
 	imta_store_delivery_free(s->delivery);
-	g_free(s->hostname);
-	g_free(s->client_ip);
-	g_free(s->helo);
 	g_free(s);
 }
 
-const ImtaSlaveOps lmtp_slave_ops = {
+static const ImtaSmtpServerHooks lmtp_hooks = {
+	.protocol = IMTA_SMTP_SERVER_LMTP,
 	.open = session_open,
-	.input = session_input,
-	.timeout = session_timeout,
-	.drain = session_drain,
-	.close = session_free,
+	.greeting = session_greeting,
+	.free = session_free,
+	.offer = session_offer,
+	.mail = cmd_mail,
+	.rcpt = cmd_rcpt,
+	.command = session_command,
+	.client_error = session_client_error,
+	.txn_free = txn_free,
+	.content_start = content_start,
+	.content_write = content_write,
+	.content_refuse = content_refuse,
+	.content_end = content_end,
 };
+
+static gpointer
+lmtp_open(ImtaConn *conn)
+{
+	return imta_smtp_server_open(conn, &lmtp_hooks);
+}
+
+const ImtaSlaveOps lmtp_slave_ops = IMTA_SMTP_SERVER_SLAVE_OPS(lmtp_open);

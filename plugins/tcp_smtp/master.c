@@ -117,7 +117,7 @@ tcp_smtp_master(ImtaMasterJob *job)
 	const TcpSmtpOptions *options;
 	MasterState state = { 0 };
 	gboolean failed = FALSE;
-	guint n_threads, messages, reuses;
+	guint n_threads, messages;
 
 	if (config == NULL || channel == NULL) {
 		imta_log(IMTA_LOG_ERROR, "tcp_smtp: a master job needs a configuration and a channel");
@@ -128,11 +128,9 @@ tcp_smtp_master(ImtaMasterJob *job)
 		imta_log(IMTA_LOG_ERROR, "%s: %s", channel->name, error->message);
 		return IMTA_ENTRY_TEMPFAIL;
 	}
-	resolver = imta_resolver_new_from_options(config->options, &error);
-	if (resolver == NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", channel->name, error->message);
+	resolver = imta_smtp_relay_resolver(config, channel);
+	if (resolver == NULL)
 		return IMTA_ENTRY_TEMPFAIL;
-	}
 	local_names = master_local_names(config);
 	ca_file = imta_smtp_relay_ca_file(config, options->tls_ca_file);
 	n_threads = (guint)CLAMP(options->max_client_threads, 1, 1000);
@@ -148,30 +146,19 @@ tcp_smtp_master(ImtaMasterJob *job)
 		.official_host = imta_channel_official_host(channel),
 		.local_names = (const char *const *)local_names,
 	};
-	state.relay = (ImtaSmtpRelayConfig){
-		.channel = channel->name,
-		.helo_name = imta_smtp_relay_helo_name(config),
-		.port = channel->port > 0 && channel->port <= 65535 ? (guint16)channel->port : 25,
-		.bind_address = channel->interface_address,
-		.tls = channel->tls_client,
-		.tls_options = {
-			.verify = imta_smtp_relay_tls_verify(channel->tls_client,
-							     options->tls_client_verify),
-			.ca_file = ca_file,
-		},
-		.eightbit = channel->eightbit,
-		.max_transactions = TCP_SMTP_SESSION_MAX_TRANSACTIONS,
-		.cache = imta_smtp_cache_new(channel->name, 2 * n_threads, TCP_SMTP_SESSION_IDLE_MS),
-	};
+	imta_smtp_relay_config_init(&state.relay, config, channel, options->tls_client_verify,
+				    ca_file);
+	state.relay.port = channel->port > 0 && channel->port <= 65535 ? (guint16)channel->port
+									: 25;
+	state.relay.max_transactions = TCP_SMTP_SESSION_MAX_TRANSACTIONS;
+	state.relay.cache = imta_smtp_cache_new(channel->name, 2 * n_threads,
+						TCP_SMTP_SESSION_IDLE_MS);
 	imta_log(IMTA_LOG_INFO, "%s: SMTP client with %u thread%s, port %u, TLS %s", channel->name,
 		 n_threads, n_threads == 1 ? "" : "s", state.relay.port,
-		 channel->tls_client == IMTA_TLS_MUST ? "required"
-		 : channel->tls_client == IMTA_TLS_MAY ? "when offered" : "off");
+		 imta_smtp_relay_tls_text(channel->tls_client));
 	messages = imta_smtp_relay_run(job, channel->name, n_threads, master_deliver, &state,
 				       &failed);
-	reuses = imta_smtp_cache_reuses(state.relay.cache);
-	imta_log(IMTA_LOG_INFO, "%s: SMTP client done: %u message%s, %u connection reuse%s",
-		 channel->name, messages, messages == 1 ? "" : "s", reuses, reuses == 1 ? "" : "s");
+	imta_smtp_relay_log_done(&state.relay, messages);
 	imta_smtp_cache_free(state.relay.cache);
 	return failed ? IMTA_ENTRY_TEMPFAIL : IMTA_ENTRY_OK;
 }
