@@ -151,7 +151,8 @@ typedef struct {
 	 * can be used now; FALSE when nothing more can be taken yet. */
 	gboolean (*input)(ImtaSmtpServer *server, gpointer session);
 	/* Optional: is a counted reply an error of the client?  NULL: every
-	 * 4xx and 5xx but 421 and this system's trouble (4.3.x). */
+	 * 4xx and 5xx but 421 and this system's trouble (4.3.x, and 4.4.x
+	 * such as a directory that cannot answer). */
 	gboolean (*client_error)(guint code, const char *enhanced);
 
 	/* ---- the transaction and its content ---- */

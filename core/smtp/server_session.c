@@ -209,7 +209,8 @@ static gboolean
 server_client_error(guint code, const char *enhanced)
 {
 	return code >= 400 && code != 421 &&
-	       !(code < 500 && enhanced != NULL && g_str_has_prefix(enhanced, "4.3."));
+	       !(code < 500 && enhanced != NULL &&
+		 (g_str_has_prefix(enhanced, "4.3.") || g_str_has_prefix(enhanced, "4.4.")));
 }
 
 static void

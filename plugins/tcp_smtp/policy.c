@@ -506,7 +506,7 @@ policy_rewrite_failed(SmtpRcptCheck *check, const GError *error)
 	if (error->domain == IMTA_REWRITE_ERROR) {
 		switch ((ImtaRewriteErrorCode)error->code) {
 		case IMTA_REWRITE_ERROR_TEMPORARY:
-			smtp_verdict_set(&check->verdict, 451, "4.3.0",
+			smtp_verdict_set(&check->verdict, 451, "4.4.3",
 					 "<%s>: Temporary lookup failure; try again later",
 					 check->rcpt);
 			return;
@@ -565,7 +565,7 @@ policy_destination_local(SmtpRcptCheck *check, gboolean *local_r)
 	status = imta_directory_lookup_domain(config->directory, policy_domain_of(check->address),
 					      &domain, &error);
 	if (status == IMTA_DIR_TEMPFAIL) {
-		smtp_verdict_set(&check->verdict, 451, "4.3.0",
+		smtp_verdict_set(&check->verdict, 451, "4.4.3",
 				 "<%s>: Temporary directory failure; try again later", check->rcpt);
 		g_ptr_array_add(check->log, g_strdup_printf("directory: %s", error->message));
 		return FALSE;
@@ -600,13 +600,13 @@ policy_check_local_user(SmtpRcptCheck *check)
 	    policy_is_postmaster(check->address))
 		return;
 	if (config->directory == NULL) {
-		smtp_verdict_set(&check->verdict, 451, "4.3.0",
+		smtp_verdict_set(&check->verdict, 451, "4.4.3",
 				 "<%s>: Directory unavailable; try again later", check->rcpt);
 		return;
 	}
 	status = imta_directory_lookup_local(config->directory, check->address, &entry, &error);
 	if (status == IMTA_DIR_TEMPFAIL) {
-		smtp_verdict_set(&check->verdict, 451, "4.3.0",
+		smtp_verdict_set(&check->verdict, 451, "4.4.3",
 				 "<%s>: Temporary directory failure; try again later", check->rcpt);
 		g_ptr_array_add(check->log, g_strdup_printf("directory: %s", error->message));
 		return;
@@ -713,7 +713,7 @@ policy_expand(SmtpLookup *lookup, const ImtaDirEntry *group, const char *address
 	status = imta_directory_expand_group(lookup->config->directory, group, lookup->limit,
 					     &members, &error);
 	if (status == IMTA_DIR_TEMPFAIL) {
-		smtp_verdict_set(&lookup->verdict, 451, "4.3.0",
+		smtp_verdict_set(&lookup->verdict, 451, "4.4.3",
 				 "<%s>: Temporary directory failure; try again later", address);
 		return;
 	}
@@ -747,13 +747,13 @@ policy_lookup_entry(SmtpLookup *lookup, const char *original, const char *addres
 	ImtaDirStatus status;
 
 	if (lookup->config->directory == NULL) {
-		smtp_verdict_set(&lookup->verdict, 451, "4.3.0",
+		smtp_verdict_set(&lookup->verdict, 451, "4.4.3",
 				 "<%s>: Directory unavailable; try again later", original);
 		return;
 	}
 	status = imta_directory_lookup_address(lookup->config->directory, address, &entry, &error);
 	if (status == IMTA_DIR_TEMPFAIL) {
-		smtp_verdict_set(&lookup->verdict, 451, "4.3.0",
+		smtp_verdict_set(&lookup->verdict, 451, "4.4.3",
 				 "<%s>: Temporary directory failure; try again later", original);
 		return;
 	}
@@ -807,7 +807,7 @@ smtp_lookup_work(gpointer data)
 	}
 	if (!imta_rewrite_address(&ctx, bare, &result, &error)) {
 		if (g_error_matches(error, IMTA_REWRITE_ERROR, IMTA_REWRITE_ERROR_TEMPORARY))
-			smtp_verdict_set(&lookup->verdict, 451, "4.3.0",
+			smtp_verdict_set(&lookup->verdict, 451, "4.4.3",
 					 "<%s>: Temporary lookup failure; try again later", bare);
 		else
 			smtp_verdict_set(&lookup->verdict, 550, "5.1.2",

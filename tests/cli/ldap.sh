@@ -29,7 +29,7 @@ if ! ldap_available; then
 fi
 smtp_instance
 trap 'slapd_stop_all; smtp_stop; rm -rf "$T"' EXIT
-plan 43
+plan 44
 
 PORT_A=$(free_port)
 PORT_B=$(free_port)
@@ -356,7 +356,16 @@ ok $? "mail for carol and bob is accepted while the second slapd still runs"
 slapd_stop b
 "$IMSIMTA" --config "$C" cache -flush >/dev/null 2>&1
 rcpt alice@example.com >"$OUT"
-check_grep "no slapd at all: RCPT gets 451 4.3.0 (try again later), never 5xx" "$OUT" "451 4.3.0"
+check_grep "no slapd at all: RCPT gets 451 4.4.3 (try again later), never 5xx" "$OUT" "451 4.4.3"
+# A directory failure is this system's trouble, not the client's: more
+# recipients than ALLOW_REJECTIONS_PER_SESSION (20) keep their session.
+{
+	printf '<\n> EHLO client.test\n<\n> MAIL FROM:<ann@sender.example>\n<\n'
+	for i in $(seq 1 25); do printf '> RCPT TO:<alice@example.com>\n<\n'; done
+	printf '> QUIT\n<\n'
+} | dialog "$SMTP_PORT" >"$OUT"
+[ "$(grep -c '^451 4.4.3 ' "$OUT")" -eq 25 ] && grep -q '^221 ' "$OUT" && ! grep -q '^421 ' "$OUT"
+ok $? "... 25 such RCPTs in one session: 25 times 451 4.4.3, then 221, no 421" || diag_file "$OUT"
 smtp_start_jc
 sleep 3
 [ "$(queue_count)" -ge 1 ] && ! in_store bob "during outage" && ! in_store carol@example.org "during outage"
