@@ -105,17 +105,33 @@ data_after_cr(ImtaSmtpDataReader *r, GString *out, guchar c)
 }
 
 /* How many bytes from `in` are plain line content (no CR, no LF); they
- * are counted as such. */
+ * are counted as such.  Most of a message passes through here, so the
+ * span is found with memchr and counted in one pass the compiler can
+ * vectorise, not byte by byte through data_count and data_line_byte. */
 static gsize
 data_text_span(ImtaSmtpDataReader *r, const char *in, gsize len)
 {
-	gsize n = 0;
+	const char *lf = memchr(in, '\n', len);
+	gsize end = lf != NULL ? (gsize)(lf - in) : len;
+	const char *cr = memchr(in, '\r', end);
+	gsize n = cr != NULL ? (gsize)(cr - in) : end;
+	guint nul = 0;
+	guchar high = 0;
 
-	while (n < len && in[n] != '\r' && in[n] != '\n') {
-		data_count(r, (guchar) in[n]);
-		data_line_byte(r);
-		n++;
+	for (gsize i = 0; i < n; i++) {
+		guchar c = (guchar) in[i];
+
+		nul += c == '\0';
+		high |= c;
 	}
+	r->nul += nul;
+	if (high >= 0x80)
+		r->eight_bit = TRUE;
+	/* data_line_byte's count, once for the line that reaches the limit */
+	if (r->line_len < IMTA_SMTP_TEXT_LINE_MAX - 1 &&
+	    r->line_len + n >= IMTA_SMTP_TEXT_LINE_MAX - 1)
+		r->long_lines++;
+	r->line_len += n;
 	return n;
 }
 
