@@ -14,9 +14,12 @@
  * A record is appended after the files it describes were linked into
  * place, and the commit is acknowledged after the record is durable.  The
  * queue files themselves become durable later, at a checkpoint: a syncfs()
- * of the queue file system, at most every QUEUE_JOURNAL_CHECKPOINT_MS or
- * when the segment is three quarters full, after which the segment is
- * reset (a new generation in its header makes every older record stale).
+ * of the queue file system, after which the segment is reset (a new
+ * generation in its header makes every older record stale).  A thread
+ * checkpoints once the committer has appended nothing for
+ * QUEUE_JOURNAL_CHECKPOINT_MS; under steady load the committer does it
+ * between batches when the segment is three quarters full, so commits
+ * wait for a checkpoint only then.
  *
  * Recovery (queue_journal_recover) takes every segment nobody holds:
  *   - written in this boot (same boot id): only processes died, the page
