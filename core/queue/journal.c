@@ -49,6 +49,7 @@ struct _QueueJournal {
 	gsize size;
 	char boot_id[JOURNAL_BOOT_ID_SIZE];
 	GByteArray *batch;      /* records being built: committer thread only */
+	gboolean batch_too_big; /* a record of it would not fit an empty segment */
 	guint64 seq;            /* committer thread only */
 
 	GMutex lock;            /* protects what follows */
@@ -265,6 +266,7 @@ journal_fill(QueueJournal *journal)
 static int
 journal_create_segment(QueueJournal *journal)
 {
+	g_autofree char *name = NULL;
 	char proc_path[64];
 	int errnum;
 
@@ -280,11 +282,13 @@ journal_create_segment(QueueJournal *journal)
 	errnum = journal_fill(journal);
 	if (errnum != 0)
 		return errnum;
-	journal->name = g_strdup_printf("%ld-%08x%s", (long)getpid(), g_random_int(),
-					JOURNAL_SEGMENT_SUFFIX);
+	name = g_strdup_printf("%ld-%08x%s", (long)getpid(), g_random_int(),
+			       JOURNAL_SEGMENT_SUFFIX);
 	g_snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", journal->fd);
-	if (linkat(AT_FDCWD, proc_path, journal->dir_fd, journal->name, AT_SYMLINK_FOLLOW) < 0)
+	if (linkat(AT_FDCWD, proc_path, journal->dir_fd, name, AT_SYMLINK_FOLLOW) < 0)
 		return errno;
+	/* Named: from now on it is removed when we are done with it. */
+	journal->name = g_steal_pointer(&name);
 	return journal_fsync_fd(journal->dir_fd);
 }
 
@@ -436,6 +440,7 @@ void
 queue_journal_batch_begin(QueueJournal *journal)
 {
 	g_byte_array_set_size(journal->batch, 0);
+	journal->batch_too_big = FALSE;
 }
 
 /* Append one file (header, name, content) to the batch; 0 or an errno. */
@@ -455,6 +460,11 @@ journal_add_file(QueueJournal *journal, const char *final_name)
 		errnum = errno;
 		close(fd);
 		return errnum;
+	}
+	/* Not read into memory at all: the batch goes to syncfs instead. */
+	if ((guint64)st.st_size > journal->size) {
+		close(fd);
+		return EFBIG;
 	}
 	g_byte_array_set_size(b, (guint)(at + JOURNAL_FILE_HEADER + name_len + (gsize)st.st_size));
 	put_u32(b->data + at, (guint32)name_len);
@@ -478,12 +488,16 @@ queue_journal_batch_add(QueueJournal *journal, const char *const *final_names, g
 	g_byte_array_set_size(b, (guint)(start + JOURNAL_RECORD_HEADER));
 	for (guint i = 0; errnum == 0 && i < n; i++)
 		errnum = journal_add_file(journal, final_names[i]);
-	if (errnum == 0 && b->len - start > G_MAXUINT32)
+	if (errnum == 0 && b->len - start > journal->size - JOURNAL_HEADER_SIZE)
 		errnum = EFBIG;
-	if (errnum != 0) {
+	if (errnum != 0)
 		g_byte_array_set_size(b, (guint)start);
-		return errnum;
+	if (errnum == EFBIG) {
+		journal->batch_too_big = TRUE;
+		return 0;
 	}
+	if (errnum != 0)
+		return errnum;
 	put_u32(b->data + start, JOURNAL_RECORD_MAGIC);
 	put_u32(b->data + start + 4, (guint32)(b->len - start));
 	put_u32(b->data + start + 12, n);
@@ -498,7 +512,7 @@ queue_journal_batch_fits(QueueJournal *journal)
 	gboolean fits;
 
 	g_mutex_lock(&journal->lock);
-	fits = journal->batch->len <= journal->size - journal->tail;
+	fits = !journal->batch_too_big && journal->batch->len <= journal->size - journal->tail;
 	g_mutex_unlock(&journal->lock);
 	return fits;
 }
@@ -671,17 +685,36 @@ journal_rewrite_file(int root_fd, const char *rel, const guchar *content, gsize 
 	return errnum;
 }
 
-/* One file of a record after a system crash: rewritten if missing or of
- * another size (the page cache that held its data was lost).  0 or an
- * errno. */
+/* Whether the file `rel` begins with the `len` bytes of `content`. */
+static gboolean
+journal_file_starts_with(int root_fd, const char *rel, const guchar *content, gsize len)
+{
+	g_autofree guchar *got = NULL;
+	struct stat st;
+	int fd = openat(root_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	gboolean same;
+
+	if (fd < 0)
+		return FALSE;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (guint64)st.st_size < len) {
+		close(fd);
+		return FALSE;
+	}
+	got = g_malloc(MAX(len, 1));
+	same = journal_pread_all(fd, got, len, 0) == 0 && memcmp(got, content, len) == 0;
+	close(fd);
+	return same;
+}
+
+/* One file of a record after a system crash: rewritten if missing, short
+ * or different (the page cache that held its data was lost).  A file
+ * that is longer but begins with the record's bytes is kept: a delivery
+ * attempt appended its outcome records and synced them. */
 static int
 journal_restore_file(int root_fd, const char *root, const char *rel, const guchar *content,
 		     gsize len)
 {
-	struct stat st;
-
-	if (fstatat(root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    (gsize)st.st_size == len)
+	if (journal_file_starts_with(root_fd, rel, content, len))
 		return 0;
 	g_message("recovering %s/%s (%zu bytes) from the commit journal", root, rel, len);
 	return journal_rewrite_file(root_fd, rel, content, len);

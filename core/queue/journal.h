@@ -27,10 +27,13 @@
  *     durable and the segment is removed;
  *   - written in an earlier boot: the system crashed and linked files may
  *     be missing or short.  Every valid record up to the first invalid one
- *     (a torn tail) is replayed: a file that is missing or whose size
- *     differs from the record is rewritten atomically from it.  A message
- *     delivered and removed before the crash, but after its record's last
- *     checkpoint, comes back: it may be delivered twice, never lost.
+ *     (a torn tail) is replayed: a file that is missing, or does not begin
+ *     with the record's bytes, is rewritten atomically from it (one that
+ *     is longer but begins with them got the outcome records of an
+ *     attempt appended and synced, and is kept).  A message delivered and
+ *     removed, or renamed to its next attempt, after its record but before
+ *     the next checkpoint, comes back under its first name: it may be
+ *     delivered twice, never lost.
  */
 #ifndef IMTA_QUEUE_JOURNAL_H
 #define IMTA_QUEUE_JOURNAL_H

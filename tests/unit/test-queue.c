@@ -1726,12 +1726,24 @@ test_journal_reboot(Fixture *f, gconstpointer data)
 	g_autoptr(GPtrArray) files = journal_commit_and_crash(f, 5, 3000, &contents, &crashed);
 	g_autoptr(GPtrArray) on_disk = NULL;
 
+	g_autofree char *appended = g_build_filename(f->root, files->pdata[1], NULL);
+	g_autoptr(GBytes) longer = NULL;
+	gsize len;
+	char *bytes;
+
 	journal_lose_page_cache(f, files);
+	/* An attempt appended its outcome records to this one (and synced
+	 * them): it is kept as it is. */
+	g_assert_true(g_file_get_contents(appended, &bytes, &len, NULL));
+	bytes = g_realloc(bytes, len + 4);
+	memcpy(bytes + len, "D 1\n", 4);
+	g_assert_true(g_file_set_contents(appended, bytes, (gssize)len + 4, NULL));
+	longer = g_bytes_new_take(bytes, len + 4);
 	g_setenv("IMTA_TEST_BOOT_ID", "another-boot", TRUE);
 	fixture_open(f, NULL);
 	g_unsetenv("IMTA_TEST_BOOT_ID");
 	for (guint i = 0; i < files->len; i++)
-		assert_file_bytes(f, files->pdata[i], contents->pdata[i]);
+		assert_file_bytes(f, files->pdata[i], i == 1 ? longer : contents->pdata[i]);
 	g_assert_null(journal_segment(f));
 	on_disk = list_files(f->root);
 	g_assert_cmpuint(on_disk->len, ==, files->len);
@@ -1841,6 +1853,36 @@ test_journal_fills_up(Fixture *f, gconstpointer data)
 		memset(body, 'a' + (int)(i % 26), SIZE);
 		assert_content(entry, body, SIZE);
 		g_free(paths[i]);
+	}
+}
+
+/* A message bigger than the whole segment is committed with a syncfs,
+ * which also retires the segment's records. */
+static void
+test_journal_too_big(Fixture *f, gconstpointer data)
+{
+	enum { SIZE = 3 * 1024 * 1024 / 2 };
+	g_autofree char *body = g_malloc(SIZE + 1);
+	g_autofree char *small = NULL;
+	g_autofree char *big = NULL;
+	QueueCommitStats before, after;
+
+	g_setenv("IMTA_TEST_JOURNAL_SIZE", "1048576", TRUE);
+	queue_committer_stats(queue_get_committer(f->queue), &before);
+	g_unsetenv("IMTA_TEST_JOURNAL_SIZE");
+	queue_committer_set_idle_checkpoints(queue_get_committer(f->queue), FALSE);
+	small = enqueue_one(f, "ims-ms", "a@example.com", "small\n");
+	memset(body, 'x', SIZE);
+	body[SIZE] = '\0';
+	big = enqueue_one(f, "ims-ms", "a@example.com", body);
+	queue_committer_stats(queue_get_committer(f->queue), &after);
+	g_assert_cmpuint(after.journal_syncs, ==, before.journal_syncs + 1);
+	g_assert_cmpuint(after.syncs, ==, before.syncs + 1);
+	g_assert_cmpuint(after.checkpoints, ==, before.checkpoints + 1);
+	{
+		g_autoptr(ImtaQueueEntry) entry = read_ok(f, big);
+
+		assert_content(entry, body, SIZE);
 	}
 }
 
@@ -2086,6 +2128,7 @@ main(int argc, char **argv)
 	ADD("/queue/journal/same-boot", test_journal_same_boot);
 	ADD("/queue/journal/torn-tail", test_journal_torn_tail);
 	ADD("/queue/journal/fills-up", test_journal_fills_up);
+	ADD("/queue/journal/too-big", test_journal_too_big);
 	ADD("/queue/commit/lost-directory", test_lost_directory);
 	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);
