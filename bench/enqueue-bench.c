@@ -39,6 +39,7 @@ static const char bench_cnf[] =
 
 static char message[MESSAGE_SIZE];
 static gboolean use_syncfs = TRUE;
+static gboolean use_journal = TRUE;
 
 static void G_GNUC_NORETURN G_GNUC_PRINTF(1, 2)
 die(const char *fmt, ...)
@@ -243,6 +244,8 @@ bench_enqueue(const char *base, const ImtaCnf *cnf, guint threads, double second
 		die("%s", error->message);
 	if (!use_syncfs)
 		queue_committer_set_use_syncfs(queue_get_committer(queue), FALSE);
+	if (!use_journal)
+		queue_committer_set_use_journal(queue_get_committer(queue), FALSE);
 	start = now_seconds();
 	for (guint i = 0; i < threads; i++) {
 		enqueuers[i] = (Enqueuer){ queue, imta_cnf_channel_by_name(cnf, "ims-ms"),
@@ -321,6 +324,7 @@ main(int argc, char **argv)
 	double seconds = 5;
 	gint rounds = 3;
 	gboolean no_syncfs = FALSE;
+	gboolean no_journal = FALSE;
 	GOptionEntry entries[] = {
 		{ "dir", 'd', 0, G_OPTION_ARG_FILENAME, &dir,
 		  "directory to measure in (default: a new one under /var/tmp)", "DIR" },
@@ -329,6 +333,8 @@ main(int argc, char **argv)
 		  "measure every figure this many times, report the median (3)", "N" },
 		{ "no-syncfs", 0, 0, G_OPTION_ARG_NONE, &no_syncfs,
 		  "commit with fdatasync per file, as where syncfs() is missing", NULL },
+		{ "no-journal", 0, 0, G_OPTION_ARG_NONE, &no_journal,
+		  "commit with one syncfs per batch, without the commit journal", NULL },
 		{ NULL }
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("- queue enqueue benchmark");
@@ -344,6 +350,7 @@ main(int argc, char **argv)
 	if (rounds < 1 || rounds > MAX_ROUNDS)
 		die("--rounds: expected a number between 1 and %d", MAX_ROUNDS);
 	use_syncfs = !no_syncfs;
+	use_journal = !no_journal;
 	base = g_build_filename(dir != NULL ? dir : "/var/tmp", "imta-bench-XXXXXX", NULL);
 	if (g_mkdtemp(base) == NULL)
 		die("cannot create a directory in %s: %s", dir != NULL ? dir : "/var/tmp",
@@ -356,7 +363,8 @@ main(int argc, char **argv)
 
 	printf("directory %s (%s)\n%d round%s of %.1f s per figure, %d-byte messages, "
 	       "commits synced with %s\n", base, fs_name(base), rounds, rounds == 1 ? "" : "s",
-	       seconds, MESSAGE_SIZE, use_syncfs ? "syncfs" : "fdatasync per file");
+	       seconds, MESSAGE_SIZE,
+	       !use_syncfs ? "fdatasync per file" : use_journal ? "the journal" : "syncfs");
 	fflush(stdout);
 	/* Rounds interleave the figures, so a change in the machine's load
 	 * during the run touches all of them alike. */

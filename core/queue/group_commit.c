@@ -18,6 +18,7 @@
 #include <imta/queue.h>
 
 #include "group_commit.h"
+#include "journal.h"
 #include "queue_file.h"
 
 typedef struct {
@@ -40,6 +41,8 @@ struct _QueueCommitter {
 	GThread *thread;
 	QueueCommitStats stats;
 	gboolean use_syncfs;
+	gboolean use_journal;
+	QueueJournal *journal;  /* NULL when it could not be had */
 	QueueCommitFault fault;
 	int fault_errno;
 	guint fault_skip;
@@ -228,8 +231,8 @@ commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
 }
 
 /* Step 2: one syncfs() for the whole batch, data and names at once.
- * FALSE when syncfs() is missing. */
-static gboolean
+ * 0, ENOSYS when syncfs() is missing, or the errno that failed the batch. */
+static int
 commit_syncfs(QueueCommitter *committer, GPtrArray *batch)
 {
 	g_autoptr(GError) error = NULL;
@@ -245,21 +248,127 @@ commit_syncfs(QueueCommitter *committer, GPtrArray *batch)
 	if (errnum == 0)
 		errnum = ENOSYS;
 #endif
-	if (errnum == ENOSYS)
-		return FALSE;
-	if (errnum == 0)
-		return TRUE;
+	if (errnum == ENOSYS || errnum == 0)
+		return errnum;
 	commit_set_error(&error, committer->root, "sync the file system of", NULL, errnum);
 	for (guint i = 0; i < batch->len; i++)
 		commit_fail(committer, batch->pdata[i], error);
-	return TRUE;
+	return errnum;
+}
+
+/* A failed checkpoint loses nothing: the records stay valid until one
+ * succeeds, and a full segment sends batches to syncfs meanwhile. */
+static void
+commit_checkpoint_done(QueueCommitter *committer, int errnum)
+{
+	if (errnum != 0)
+		g_warning("cannot checkpoint the commit journal of %s: %s", committer->root,
+			  g_strerror(errnum));
+}
+
+/* Step 2 without the journal: one syncfs, or the per-file fallback.
+ * TRUE when a syncfs() succeeded, so that everything linked before it is
+ * durable. */
+static gboolean
+commit_sync_batch(QueueCommitter *committer, GPtrArray *batch)
+{
+	int errnum = ENOSYS;
+
+	if (commit_use_syncfs(committer)) {
+		errnum = commit_syncfs(committer, batch);
+		if (errnum == ENOSYS)
+			commit_disable_syncfs(committer);
+	}
+	if (errnum != ENOSYS)
+		return errnum == 0;
+	for (guint i = 0; i < batch->len; i++)
+		commit_sync_files(committer, batch->pdata[i]);
+	commit_sync_dirs(committer, batch);
+	return FALSE;
+}
+
+/* The journal needs syncfs() for its checkpoints: without it, or when
+ * turned off, the batch is synced as it would be without a journal. */
+static gboolean
+commit_use_journal(QueueCommitter *committer)
+{
+	gboolean use;
+
+	g_mutex_lock(&committer->lock);
+	use = committer->journal != NULL && committer->use_journal && committer->use_syncfs;
+	g_mutex_unlock(&committer->lock);
+	return use;
+}
+
+static void
+commit_fail_batch(QueueCommitter *committer, GPtrArray *batch, const char *what, int errnum)
+{
+	g_autoptr(GError) error = NULL;
+
+	commit_set_error(&error, committer->root, what, NULL, errnum);
+	for (guint i = 0; i < batch->len; i++)
+		commit_fail(committer, batch->pdata[i], error);
+}
+
+/* Add a record for each request still standing; a file that cannot be
+ * read back fails its own request. */
+static void
+commit_journal_records(QueueCommitter *committer, GPtrArray *batch)
+{
+	queue_journal_batch_begin(committer->journal);
+	for (guint i = 0; i < batch->len; i++) {
+		CommitRequest *req = batch->pdata[i];
+		g_autoptr(GError) error = NULL;
+		int errnum;
+
+		if (!commit_request_ok(req))
+			continue;
+		errnum = queue_journal_batch_add(committer->journal, req->final_names, req->n);
+		if (errnum == 0)
+			continue;
+		commit_set_error(&error, committer->root, "record in the journal",
+				 req->final_names[0], errnum);
+		commit_fail(committer, req, error);
+	}
+}
+
+/* Step 2 with the journal: the records of the batch appended to the
+ * segment and ONE fdatasync of it.  Records are written only after their
+ * files are in place, so a record never vouches for a file that a failed
+ * link left out.  A batch too big for the segment's free part is synced
+ * without the journal, which also retires every record before it. */
+static void
+commit_journal(QueueCommitter *committer, GPtrArray *batch)
+{
+	int errnum;
+
+	commit_journal_records(committer, batch);
+	if (!queue_journal_batch_fits(committer->journal)) {
+		if (commit_sync_batch(committer, batch))
+			commit_checkpoint_done(committer, queue_journal_reset(committer->journal));
+		return;
+	}
+	errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_JOURNAL_WRITE);
+	if (errnum == 0)
+		errnum = queue_journal_batch_write(committer->journal);
+	if (errnum != 0) {
+		commit_fail_batch(committer, batch, "write the journal of", errnum);
+		return;
+	}
+	g_mutex_lock(&committer->lock);
+	committer->stats.journal_syncs++;
+	g_mutex_unlock(&committer->lock);
+	errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_JOURNAL_SYNC);
+	if (errnum == 0)
+		errnum = queue_journal_sync(committer->journal);
+	if (errnum != 0)
+		commit_fail_batch(committer, batch, "sync the journal of", errnum);
 }
 
 /* One turn of the committer: the batch in place, then durable. */
 static void
 commit_cycle(QueueCommitter *committer, GPtrArray *batch)
 {
-	gboolean synced = FALSE;
 	guint placed = 0;
 
 	for (guint i = 0; i < batch->len; i++) {
@@ -268,16 +377,22 @@ commit_cycle(QueueCommitter *committer, GPtrArray *batch)
 	}
 	if (placed == 0)
 		return;
-	if (commit_use_syncfs(committer)) {
-		synced = commit_syncfs(committer, batch);
-		if (!synced)
-			commit_disable_syncfs(committer);
-	}
-	if (synced)
+	if (commit_use_journal(committer)) {
+		commit_journal(committer, batch);
 		return;
-	for (guint i = 0; i < batch->len; i++)
-		commit_sync_files(committer, batch->pdata[i]);
-	commit_sync_dirs(committer, batch);
+	}
+	(void)commit_sync_batch(committer, batch);
+}
+
+/* Between batches: retire a segment that is three quarters full, so that
+ * commits wait for a checkpoint only when it is (nearly) full. */
+static void
+commit_maybe_checkpoint(QueueCommitter *committer)
+{
+	if (!commit_use_journal(committer) ||
+	    !queue_journal_wants_checkpoint(committer->journal))
+		return;
+	commit_checkpoint_done(committer, queue_journal_checkpoint(committer->journal));
 }
 
 /* Each waiter has its own condition, so a turn wakes only its batch. */
@@ -312,6 +427,10 @@ commit_thread(gpointer data)
 		g_mutex_lock(&committer->lock);
 		for (guint i = 0; i < batch->len; i++)
 			commit_wake(batch->pdata[i]);
+		g_mutex_unlock(&committer->lock);
+
+		commit_maybe_checkpoint(committer);
+		g_mutex_lock(&committer->lock);
 	}
 	g_mutex_unlock(&committer->lock);
 	return NULL;
@@ -321,10 +440,17 @@ QueueCommitter *
 queue_committer_new(int root_fd, const char *root)
 {
 	QueueCommitter *committer = g_new0(QueueCommitter, 1);
+	g_autoptr(GError) error = NULL;
 
 	committer->root_fd = root_fd;
 	committer->root = root;
 	committer->use_syncfs = TRUE;
+	committer->use_journal = TRUE;
+	committer->journal = queue_journal_open(root_fd, root, &error);
+	/* Not a failure: commits are as durable without it, only slower
+	 * (a full disk is the usual cause). */
+	if (committer->journal == NULL)
+		g_message("%s; syncing the file system for every batch instead", error->message);
 	g_mutex_init(&committer->lock);
 	g_cond_init(&committer->wake);
 	g_queue_init(&committer->pending);
@@ -342,6 +468,7 @@ queue_committer_free(QueueCommitter *committer)
 	g_cond_signal(&committer->wake);
 	g_mutex_unlock(&committer->lock);
 	g_thread_join(committer->thread);
+	queue_journal_free(committer->journal);
 	g_mutex_clear(&committer->lock);
 	g_cond_clear(&committer->wake);
 	g_free(committer);
@@ -375,6 +502,8 @@ queue_committer_stats(QueueCommitter *committer, QueueCommitStats *stats_r)
 	g_mutex_lock(&committer->lock);
 	*stats_r = committer->stats;
 	g_mutex_unlock(&committer->lock);
+	if (committer->journal != NULL)
+		stats_r->checkpoints = queue_journal_checkpoints(committer->journal);
 }
 
 void
@@ -394,4 +523,19 @@ queue_committer_set_use_syncfs(QueueCommitter *committer, gboolean use_syncfs)
 	g_mutex_lock(&committer->lock);
 	committer->use_syncfs = use_syncfs;
 	g_mutex_unlock(&committer->lock);
+}
+
+void
+queue_committer_set_use_journal(QueueCommitter *committer, gboolean use_journal)
+{
+	g_mutex_lock(&committer->lock);
+	committer->use_journal = use_journal;
+	g_mutex_unlock(&committer->lock);
+}
+
+void
+queue_committer_set_idle_checkpoints(QueueCommitter *committer, gboolean on)
+{
+	if (committer->journal != NULL)
+		queue_journal_set_idle_checkpoints(committer->journal, on);
 }

@@ -21,6 +21,7 @@
 #include <imta/queue.h>
 
 #include "group_commit.h"
+#include "journal.h"
 #include "queue_file.h"
 
 G_DEFINE_QUARK(imta-queue-error-quark, imta_queue_error)
@@ -397,6 +398,19 @@ queue_open_notify(ImtaQueue *queue, const char *path, GError **error)
 	return TRUE;
 }
 
+/* Every process that opens the queue finishes the commits of dead ones
+ * before it looks at a message (journal.h).  A failure is reported but
+ * does not keep the queue closed: the segment stays for the next try, and
+ * without it the queue is what it would be without a journal. */
+static void
+queue_recover_journal(ImtaQueue *queue)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!queue_journal_recover(queue->root_fd, queue->root, &error))
+		g_warning("%s", error->message);
+}
+
 ImtaQueue *
 imta_queue_open(const char *root, const ImtaCnf *cnf, const char *notify_socket, GError **error)
 {
@@ -424,6 +438,7 @@ imta_queue_open(const char *root, const ImtaCnf *cnf, const char *notify_socket,
 	}
 	if (notify_socket != NULL && !queue_open_notify(queue, notify_socket, error))
 		return NULL;
+	queue_recover_journal(queue);
 	return g_steal_pointer(&queue);
 }
 

@@ -41,8 +41,9 @@ masters_of() {
 	pgrep -P "$1" 2>/dev/null
 }
 
+# Queue files only: .journal holds the commit journal of live processes.
 queued_count() {
-	find "$QUEUE" -type f 2>/dev/null | wc -l
+	find "$QUEUE" -path "$QUEUE/.journal" -prune -o -type f -print 2>/dev/null | wc -l
 }
 
 stop_everything() {
@@ -128,7 +129,8 @@ sed -n 's/^.*imta-master\[\([0-9]*\)\]: notice: \([0-9A-Z]*\) bitbucket: attempt
 cut -d' ' -f1 "$T/acked" | sort -u >"$T/acked-ids"
 cut -d' ' -f2 "$T/discards" | sort >"$T/delivered-all"
 sort -u "$T/delivered-all" >"$T/delivered-ids"
-find "$QUEUE" -type f -printf '%f\n' 2>/dev/null | cut -c3-18 | sort -u >"$T/queued-ids"
+find "$QUEUE" -path "$QUEUE/.journal" -prune -o -type f -printf '%f\n' 2>/dev/null |
+	cut -c3-18 | sort -u >"$T/queued-ids"
 sort -u "$T/delivered-ids" "$T/queued-ids" >"$T/accounted"
 LOST=$(comm -23 "$T/acked-ids" "$T/accounted" | wc -l)
 DELIVERED=$(comm -12 "$T/acked-ids" "$T/delivered-ids" | wc -l)

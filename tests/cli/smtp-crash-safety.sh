@@ -10,7 +10,7 @@
 # dispatcher (our child) reports as its own children.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 7
+plan 8
 
 # Messages stay queued where the server put them.
 smtp_park_channels
@@ -102,18 +102,35 @@ echo "# $kills kills, $(wc -l <"$T/acked") messages acknowledged"
 [ "$(wc -l <"$T/acked")" -gt 20 ] && [ "$kills" -ge 5 ]
 ok $? "messages were acknowledged while processes were being killed"
 
-lost=0
-incomplete=0
-while read -r id subject; do
-	f=$(find "$QUEUE" -type f -name "??$id.00" | head -n 1)
-	if [ -z "$f" ]; then
-		lost=$((lost + 1))
-		echo "# lost: $id $subject"
-	elif ! grep -q "^Subject: $subject\$" "$f" || [ "$(grep -c '^line of text$' "$f")" -ne 40 ]; then
-		incomplete=$((incomplete + 1))
-		echo "# incomplete: $f"
-	fi
-done <"$T/acked"
+# One pass over the queue, not one find per message: a fast commit path
+# acknowledges tens of thousands of messages in these seconds.
+cat >"$T/check.py" <<'EOF'
+import os, sys
+
+queue, acked = sys.argv[1], sys.argv[2]
+files = {}
+for top, dirs, names in os.walk(queue):
+    dirs[:] = [d for d in dirs if not d.startswith(".")]
+    for name in names:
+        if name.endswith(".00"):
+            files[name[2:-3]] = os.path.join(top, name)
+lost = incomplete = 0
+for line in open(acked):
+    qid, subject = line.split()
+    path = files.get(qid)
+    if path is None:
+        lost += 1
+        print("# lost: %s %s" % (qid, subject))
+        continue
+    lines = open(path, "rb").read().decode("latin-1").splitlines()
+    if ("Subject: " + subject) not in lines or lines.count("line of text") != 40:
+        incomplete += 1
+        print("# incomplete: " + path)
+print("%d %d" % (lost, incomplete))
+EOF
+"$PY" "$T/check.py" "$QUEUE" "$T/acked" >"$T/check.out"
+grep '^#' "$T/check.out"
+read -r lost incomplete <<<"$(tail -n 1 "$T/check.out")"
 [ "$lost" -eq 0 ]
 ok $? "no acknowledged message was lost ($lost lost)"
 [ "$incomplete" -eq 0 ]
@@ -131,4 +148,8 @@ ok $? "every queue file reads ($files files, $listed listed)"
 smtp_stop
 [ -z "$(find "$QUEUE" -name '$*' -o -name '*.tmp')" ]
 ok $? "no temporary file is left in the queue"
+# The commit journal segments of the killed workers were recovered and
+# removed by the processes that opened the queue after them.
+[ -z "$(find "$QUEUE/.journal" -name '*.seg')" ]
+ok $? "no commit journal segment is left"
 finish

@@ -120,7 +120,8 @@ fixture_teardown(Fixture *f, gconstpointer data)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Every regular file under `root`, relative, sorted. */
+/* Every regular file under `root`, relative, sorted; the commit journal
+ * (.journal) is the committer's, not a queue file. */
 static void
 list_into(GPtrArray *out, const char *root, const char *rel)
 {
@@ -135,6 +136,8 @@ list_into(GPtrArray *out, const char *root, const char *rel)
 							: g_strdup(name);
 		g_autofree char *abs = g_build_filename(root, child, NULL);
 
+		if (name[0] == '.')
+			continue;
 		if (g_file_test(abs, G_FILE_TEST_IS_DIR))
 			list_into(out, root, child);
 		else
@@ -1498,16 +1501,24 @@ commit_worker(gpointer data)
 	return NULL;
 }
 
+/* How step 2 of a batch is done. */
+typedef enum {
+	COMMIT_MODE_FSYNC,      /* fsync of each file and directory */
+	COMMIT_MODE_SYNCFS,     /* one syncfs */
+	COMMIT_MODE_JOURNAL,    /* one fdatasync of the journal */
+} CommitMode;
+
 static void
 test_group_commit(Fixture *f, gconstpointer data)
 {
-	gboolean use_syncfs = GPOINTER_TO_INT(data);
+	CommitMode mode = GPOINTER_TO_INT(data);
 	CommitWorker workers[COMMIT_THREADS];
 	GThread *threads[COMMIT_THREADS];
 	QueueCommitStats stats;
 	g_autoptr(GPtrArray) on_disk = NULL;
 
-	queue_committer_set_use_syncfs(queue_get_committer(f->queue), use_syncfs);
+	queue_committer_set_use_syncfs(queue_get_committer(f->queue), mode != COMMIT_MODE_FSYNC);
+	queue_committer_set_use_journal(queue_get_committer(f->queue), mode == COMMIT_MODE_JOURNAL);
 
 	for (guint t = 0; t < COMMIT_THREADS; t++) {
 		workers[t] = (CommitWorker){ f, t, g_ptr_array_new_with_free_func(g_free) };
@@ -1530,15 +1541,26 @@ test_group_commit(Fixture *f, gconstpointer data)
 
 	queue_committer_stats(queue_get_committer(f->queue), &stats);
 	g_test_message("%" G_GUINT64_FORMAT " commits in %" G_GUINT64_FORMAT " batches, %"
-		       G_GUINT64_FORMAT " syncfs calls", stats.commits, stats.batches, stats.syncs);
+		       G_GUINT64_FORMAT " syncfs calls, %" G_GUINT64_FORMAT " journal syncs",
+		       stats.commits, stats.batches, stats.syncs, stats.journal_syncs);
 	g_assert_cmpuint(stats.commits, ==, COMMIT_THREADS * COMMITS_PER_THREAD);
 	g_assert_cmpuint(stats.batches, <, stats.commits);
-	if (!use_syncfs) {
+	switch (mode) {
+	case COMMIT_MODE_FSYNC:
 		g_assert_cmpuint(stats.syncs, ==, 0);
-		return;
+		g_assert_cmpuint(stats.journal_syncs, ==, 0);
+		break;
+	case COMMIT_MODE_SYNCFS:
+		/* One sync per batch, data and names at once. */
+		g_assert_cmpuint(stats.syncs, ==, stats.batches);
+		g_assert_cmpuint(stats.journal_syncs, ==, 0);
+		break;
+	case COMMIT_MODE_JOURNAL:
+		/* One journal sync per batch, and no file system sync. */
+		g_assert_cmpuint(stats.journal_syncs, ==, stats.batches);
+		g_assert_cmpuint(stats.syncs, ==, 0);
+		break;
 	}
-	/* One sync per batch, data and names at once. */
-	g_assert_cmpuint(stats.syncs, ==, stats.batches);
 }
 
 /* A commit of two files (two channels) whose step `fault` fails. */
@@ -1568,11 +1590,19 @@ test_commit_faults(Fixture *f, gconstpointer data)
 	g_autofree char *rename = g_strdup_printf("cannot put in place %s/", f->root);
 	g_autofree char *sync_file = g_strdup_printf("cannot sync %s/", f->root);
 	g_autofree char *sync_dir = g_strdup_printf("cannot sync the directory %s/", f->root);
+	g_autofree char *journal_write = g_strdup_printf("cannot write the journal of %s:", f->root);
+	g_autofree char *journal_sync = g_strdup_printf("cannot sync the journal of %s:", f->root);
 	g_autoptr(ImtaQueueEntry) entry = NULL;
 	g_autofree char *path = NULL;
 	QueueCommitStats before, after;
 
-	/* The sync fails after both files were linked: both are taken back. */
+	/* The journal's write or sync fails after both files were linked:
+	 * both are taken back. */
+	assert_commit_fails(f, QUEUE_COMMIT_FAULT_JOURNAL_WRITE, 0, journal_write);
+	assert_commit_fails(f, QUEUE_COMMIT_FAULT_JOURNAL_SYNC, 0, journal_sync);
+
+	/* Without the journal: the same for the file system's sync. */
+	queue_committer_set_use_journal(queue_get_committer(f->queue), FALSE);
 	assert_commit_fails(f, QUEUE_COMMIT_FAULT_SYNC, 0, sync_fs);
 	assert_commit_fails(f, QUEUE_COMMIT_FAULT_RENAME, 0, rename);
 	/* The second file's link fails: the first is taken back. */
@@ -1589,6 +1619,271 @@ test_commit_faults(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(after.commits, ==, before.commits + 1);
 	entry = read_ok(f, path);
 	assert_content(entry, "fallback\n", 9);
+}
+
+/* ---- the commit journal --------------------------------------------------- */
+
+/* The one segment in <root>/.journal, or NULL if there is none. */
+static char *
+journal_segment(Fixture *f)
+{
+	g_autofree char *dir = g_build_filename(f->root, ".journal", NULL);
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	const char *name;
+	char *found = NULL;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		if (!g_str_has_suffix(name, ".seg"))
+			continue;
+		g_assert_null(found);
+		found = g_build_filename(dir, name, NULL);
+	}
+	return found;
+}
+
+/* Commit `n` messages of `size` bytes each (distinct contents), then copy
+ * the segment as a dead process would leave it: the live one is retired
+ * when the queue closes.  Returns the committed files (of two channels),
+ * and their bytes in `contents_r`. */
+static GPtrArray *
+journal_commit_and_crash(Fixture *f, guint n, gsize size, GPtrArray **contents_r,
+			 char **crashed_r)
+{
+	GPtrArray *files = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *live = NULL;
+	g_autofree char *seg = NULL;
+	gsize seg_len;
+	g_autoptr(GError) error = NULL;
+
+	*contents_r = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	queue_committer_set_idle_checkpoints(queue_get_committer(f->queue), FALSE);
+	for (guint i = 0; i < n; i++) {
+		g_autofree char *body = g_strdup_printf("%0*u\n", (int)size - 1, i);
+		g_autoptr(ImtaEnqueue) enq = enqueue_start(f, body);
+		const char *const *names;
+
+		add_rcpt(enq, channel(f, "l"), "a@example.com");
+		add_rcpt(enq, channel(f, "ims-ms"), "b@example.com");
+		commit_ok(enq);
+		for (names = imta_enqueue_files(enq); *names != NULL; names++) {
+			g_autofree char *path = g_build_filename(f->root, *names, NULL);
+			char *bytes;
+			gsize len;
+
+			g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+			g_ptr_array_add(*contents_r, g_bytes_new_take(bytes, len));
+			g_ptr_array_add(files, g_strdup(*names));
+		}
+	}
+	live = journal_segment(f);
+	g_assert_nonnull(live);
+	g_assert_true(g_file_get_contents(live, &seg, &seg_len, &error));
+	imta_queue_close(f->queue);
+	f->queue = NULL;
+	g_assert_null(journal_segment(f));
+	*crashed_r = g_build_filename(f->root, ".journal", "4242-crashed.seg", NULL);
+	g_assert_true(g_file_set_contents(*crashed_r, seg, (gssize)seg_len, &error));
+	return files;
+}
+
+static void
+assert_file_bytes(Fixture *f, const char *rel, GBytes *want)
+{
+	g_autofree char *path = g_build_filename(f->root, rel, NULL);
+	g_autofree char *got = NULL;
+	gsize len;
+
+	g_assert_true(g_file_get_contents(path, &got, &len, NULL));
+	g_assert_cmpmem(got, len, g_bytes_get_data(want, NULL), g_bytes_get_size(want));
+}
+
+static void
+assert_file_missing(Fixture *f, const char *rel)
+{
+	g_autofree char *path = g_build_filename(f->root, rel, NULL);
+
+	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
+}
+
+/* Lose what a system crash may lose: one file entirely, one truncated. */
+static void
+journal_lose_page_cache(Fixture *f, GPtrArray *files)
+{
+	g_autofree char *gone = g_build_filename(f->root, files->pdata[0], NULL);
+	g_autofree char *cut = g_build_filename(f->root, files->pdata[files->len - 1], NULL);
+
+	g_assert_cmpint(g_unlink(gone), ==, 0);
+	g_assert_cmpint(truncate(cut, 10), ==, 0);
+}
+
+/* A system crash (another boot id): every file is rebuilt byte for byte
+ * from the journal, and the segment is gone. */
+static void
+test_journal_reboot(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) contents = NULL;
+	g_autofree char *crashed = NULL;
+	g_autoptr(GPtrArray) files = journal_commit_and_crash(f, 5, 3000, &contents, &crashed);
+	g_autoptr(GPtrArray) on_disk = NULL;
+
+	g_autofree char *appended = g_build_filename(f->root, files->pdata[1], NULL);
+	g_autoptr(GBytes) longer = NULL;
+	gsize len;
+	char *bytes;
+
+	journal_lose_page_cache(f, files);
+	/* An attempt appended its outcome records to this one (and synced
+	 * them): it is kept as it is. */
+	g_assert_true(g_file_get_contents(appended, &bytes, &len, NULL));
+	bytes = g_realloc(bytes, len + 4);
+	memcpy(bytes + len, "D 1\n", 4);
+	g_assert_true(g_file_set_contents(appended, bytes, (gssize)len + 4, NULL));
+	longer = g_bytes_new_take(bytes, len + 4);
+	g_setenv("IMTA_TEST_BOOT_ID", "another-boot", TRUE);
+	fixture_open(f, NULL);
+	g_unsetenv("IMTA_TEST_BOOT_ID");
+	for (guint i = 0; i < files->len; i++)
+		assert_file_bytes(f, files->pdata[i], i == 1 ? longer : contents->pdata[i]);
+	g_assert_null(journal_segment(f));
+	on_disk = list_files(f->root);
+	g_assert_cmpuint(on_disk->len, ==, files->len);
+}
+
+/* Only processes died (same boot id): the page cache kept every file, so
+ * nothing is rebuilt (a file removed since stays removed). */
+static void
+test_journal_same_boot(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) contents = NULL;
+	g_autofree char *crashed = NULL;
+	g_autoptr(GPtrArray) files = journal_commit_and_crash(f, 3, 500, &contents, &crashed);
+	g_autofree char *gone = g_build_filename(f->root, files->pdata[0], NULL);
+
+	g_assert_cmpint(g_unlink(gone), ==, 0);
+	fixture_open(f, NULL);
+	assert_file_missing(f, files->pdata[0]);
+	for (guint i = 1; i < files->len; i++)
+		assert_file_bytes(f, files->pdata[i], contents->pdata[i]);
+	g_assert_null(journal_segment(f));
+}
+
+/* Where the last file's content ends in the segment: the end of the last
+ * record, whose last bytes are that content. */
+static gsize
+journal_end_of(const char *seg, gsize seg_len, GBytes *last)
+{
+	const char *p = memmem(seg, seg_len, g_bytes_get_data(last, NULL), g_bytes_get_size(last));
+
+	g_assert_nonnull(p);
+	return (gsize)(p - seg) + g_bytes_get_size(last);
+}
+
+/* A torn tail: garbage after the last record, then a last record whose
+ * CRC fails.  Every record before it is replayed, the torn one is not. */
+static void
+test_journal_torn_tail(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) contents = NULL;
+	g_autofree char *crashed = NULL;
+	g_autoptr(GPtrArray) files = journal_commit_and_crash(f, 3, 700, &contents, &crashed);
+	g_autofree char *seg = NULL;
+	g_autofree char *cut = NULL;
+	gsize seg_len, end;
+	guint last = files->len - 1;
+	struct stat st;
+
+	g_assert_true(g_file_get_contents(crashed, &seg, &seg_len, NULL));
+	/* The last commit's two files end its record, in either order. */
+	end = MAX(journal_end_of(seg, seg_len, contents->pdata[last - 1]),
+		  journal_end_of(seg, seg_len, contents->pdata[last]));
+	memcpy(seg + end, "JRECgarbage that is no record", 29);
+	g_assert_true(g_file_set_contents(crashed, seg, (gssize)seg_len, NULL));
+	journal_lose_page_cache(f, files);
+	g_setenv("IMTA_TEST_BOOT_ID", "another-boot", TRUE);
+	fixture_open(f, NULL);
+	for (guint i = 0; i < files->len; i++)
+		assert_file_bytes(f, files->pdata[i], contents->pdata[i]);
+	g_assert_null(journal_segment(f));
+
+	/* The same crash again, now with the last record's content damaged:
+	 * the truncated file of the last commit is not rebuilt, the file of
+	 * the first commit is. */
+	seg[end - 2] ^= 0x01;
+	g_assert_true(g_file_set_contents(crashed, seg, (gssize)seg_len, NULL));
+	imta_queue_close(f->queue);
+	f->queue = NULL;
+	journal_lose_page_cache(f, files);
+	fixture_open(f, NULL);
+	g_unsetenv("IMTA_TEST_BOOT_ID");
+	for (guint i = 0; i < last; i++)
+		assert_file_bytes(f, files->pdata[i], contents->pdata[i]);
+	cut = g_build_filename(f->root, files->pdata[last], NULL);
+	g_assert_cmpint(stat(cut, &st), ==, 0);
+	g_assert_cmpint(st.st_size, ==, 10);
+	g_assert_null(journal_segment(f));
+}
+
+/* Commits of 100 KiB through a 1 MiB segment: it fills up again and again
+ * and is checkpointed, and no commit is lost. */
+static void
+test_journal_fills_up(Fixture *f, gconstpointer data)
+{
+	enum { N = 40, SIZE = 100 * 1024 };
+	g_autofree char *body = g_malloc(SIZE + 1);
+	char *paths[N];
+	QueueCommitStats stats;
+
+	g_setenv("IMTA_TEST_JOURNAL_SIZE", "1048576", TRUE);
+	queue_committer_stats(queue_get_committer(f->queue), &stats);
+	g_unsetenv("IMTA_TEST_JOURNAL_SIZE");
+	for (guint i = 0; i < N; i++) {
+		memset(body, 'a' + (int)(i % 26), SIZE);
+		body[SIZE] = '\0';
+		paths[i] = enqueue_one(f, "ims-ms", "a@example.com", body);
+	}
+	queue_committer_stats(queue_get_committer(f->queue), &stats);
+	g_test_message("%" G_GUINT64_FORMAT " journal syncs, %" G_GUINT64_FORMAT
+		       " checkpoints, %" G_GUINT64_FORMAT " syncfs", stats.journal_syncs,
+		       stats.checkpoints, stats.syncs);
+	g_assert_cmpuint(stats.checkpoints, >=, N * SIZE / (1024 * 1024));
+	g_assert_cmpuint(stats.journal_syncs + stats.syncs, ==, N);
+	for (guint i = 0; i < N; i++) {
+		g_autoptr(ImtaQueueEntry) entry = read_ok(f, paths[i]);
+
+		memset(body, 'a' + (int)(i % 26), SIZE);
+		assert_content(entry, body, SIZE);
+		g_free(paths[i]);
+	}
+}
+
+/* A message bigger than the whole segment is committed with a syncfs,
+ * which also retires the segment's records. */
+static void
+test_journal_too_big(Fixture *f, gconstpointer data)
+{
+	enum { SIZE = 3 * 1024 * 1024 / 2 };
+	g_autofree char *body = g_malloc(SIZE + 1);
+	g_autofree char *small = NULL;
+	g_autofree char *big = NULL;
+	QueueCommitStats before, after;
+
+	g_setenv("IMTA_TEST_JOURNAL_SIZE", "1048576", TRUE);
+	queue_committer_stats(queue_get_committer(f->queue), &before);
+	g_unsetenv("IMTA_TEST_JOURNAL_SIZE");
+	queue_committer_set_idle_checkpoints(queue_get_committer(f->queue), FALSE);
+	small = enqueue_one(f, "ims-ms", "a@example.com", "small\n");
+	memset(body, 'x', SIZE);
+	body[SIZE] = '\0';
+	big = enqueue_one(f, "ims-ms", "a@example.com", body);
+	queue_committer_stats(queue_get_committer(f->queue), &after);
+	g_assert_cmpuint(after.journal_syncs, ==, before.journal_syncs + 1);
+	g_assert_cmpuint(after.syncs, ==, before.syncs + 1);
+	g_assert_cmpuint(after.checkpoints, ==, before.checkpoints + 1);
+	{
+		g_autoptr(ImtaQueueEntry) entry = read_ok(f, big);
+
+		assert_content(entry, body, SIZE);
+	}
 }
 
 /* The id chosen before the commit names the first file; the others get
@@ -1822,10 +2117,18 @@ main(int argc, char **argv)
 	ADD("/queue/read/bad-paths", test_read_bad_paths);
 	ADD("/queue/scan/order", test_scan);
 	ADD("/queue/clean-stale", test_clean_stale);
-	g_test_add("/queue/commit/concurrent", Fixture, GINT_TO_POINTER(TRUE), fixture_setup,
-		   test_group_commit, fixture_teardown);
-	g_test_add("/queue/commit/concurrent-fdatasync", Fixture, GINT_TO_POINTER(FALSE),
+	g_test_add("/queue/commit/concurrent", Fixture, GINT_TO_POINTER(COMMIT_MODE_SYNCFS),
 		   fixture_setup, test_group_commit, fixture_teardown);
+	g_test_add("/queue/commit/concurrent-fdatasync", Fixture, GINT_TO_POINTER(COMMIT_MODE_FSYNC),
+		   fixture_setup, test_group_commit, fixture_teardown);
+	g_test_add("/queue/commit/concurrent-journal", Fixture,
+		   GINT_TO_POINTER(COMMIT_MODE_JOURNAL), fixture_setup, test_group_commit,
+		   fixture_teardown);
+	ADD("/queue/journal/reboot", test_journal_reboot);
+	ADD("/queue/journal/same-boot", test_journal_same_boot);
+	ADD("/queue/journal/torn-tail", test_journal_torn_tail);
+	ADD("/queue/journal/fills-up", test_journal_fills_up);
+	ADD("/queue/journal/too-big", test_journal_too_big);
 	ADD("/queue/commit/lost-directory", test_lost_directory);
 	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);

@@ -1,0 +1,19 @@
+/*
+ * crc32c.h - CRC-32C (Castagnoli), for checking records that a crash may
+ * have torn.  Not a cryptographic checksum: it detects accidental damage
+ * (torn writes, stale blocks), not tampering.
+ */
+#ifndef IMTA_CRC32C_H
+#define IMTA_CRC32C_H
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The CRC-32C of `length` bytes at `data`, continuing from `crc` (0 to
+ * start).  imta_crc32c(imta_crc32c(0, a), b) equals the CRC of a then b. */
+guint32 imta_crc32c(guint32 crc, const void *data, gsize length);
+
+G_END_DECLS
+
+#endif
