@@ -384,8 +384,9 @@ commit_cycle(QueueCommitter *committer, GPtrArray *batch)
 	(void)commit_sync_batch(committer, batch);
 }
 
-/* Between batches: retire a segment that is three quarters full, so that
- * commits wait for a checkpoint only when it is (nearly) full. */
+/* Between batches: retire a segment that is three quarters full or whose
+ * oldest record is QUEUE_JOURNAL_MAX_AGE_MS old, so that commits wait for
+ * a checkpoint only then. */
 static void
 commit_maybe_checkpoint(QueueCommitter *committer)
 {

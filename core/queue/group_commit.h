@@ -128,8 +128,9 @@ void queue_committer_set_use_syncfs(QueueCommitter *committer, gboolean use_sync
  * the journal cannot be had) or on again. */
 void queue_committer_set_use_journal(QueueCommitter *committer, gboolean use_journal);
 
-/* Stop (FALSE) or resume the checkpoints that retire the journal when the
- * committer is idle; a segment that fills up is still checkpointed. */
+/* Stop (FALSE) or resume the timed checkpoints that retire the journal
+ * (when the committer is idle, or its oldest record is a second old); a
+ * segment that fills up is still checkpointed. */
 void queue_committer_set_idle_checkpoints(QueueCommitter *committer, gboolean on);
 
 G_END_DECLS

@@ -58,6 +58,7 @@ struct _QueueJournal {
 	guint64 generation;
 	gsize tail;             /* where the next record goes */
 	gint64 last_write;      /* monotonic time of the last append */
+	gint64 first_write;     /* monotonic time of the oldest live record */
 	gboolean idle_checkpoints;
 	guint64 checkpoints;
 	GThread *thread;
@@ -318,7 +319,7 @@ journal_reset_locked(QueueJournal *journal)
  * syncfs makes every recorded file durable, and the segment is reset only
  * if nothing was appended meanwhile (a record written during the syncfs
  * may describe files it did not cover).  Under steady load the committer
- * checkpoints by itself when the segment is three quarters full. */
+ * checkpoints by itself (queue_journal_wants_checkpoint). */
 static gpointer
 journal_checkpoint_thread(gpointer data)
 {
@@ -549,8 +550,10 @@ queue_journal_batch_write(QueueJournal *journal)
 	errnum = journal_pwrite_all(journal->fd, journal->batch->data, journal->batch->len,
 				    (off_t)journal->tail);
 	if (errnum == 0) {
-		journal->tail += journal->batch->len;
 		journal->last_write = g_get_monotonic_time();
+		if (journal->tail == JOURNAL_HEADER_SIZE)
+			journal->first_write = journal->last_write;
+		journal->tail += journal->batch->len;
 		g_cond_signal(&journal->kick);
 	}
 	g_mutex_unlock(&journal->lock);
@@ -569,7 +572,10 @@ queue_journal_wants_checkpoint(QueueJournal *journal)
 	gboolean wants;
 
 	g_mutex_lock(&journal->lock);
-	wants = journal->tail > journal->size / 4 * 3;
+	wants = journal->tail > journal->size / 4 * 3 ||
+		(journal->idle_checkpoints && journal->tail > JOURNAL_HEADER_SIZE &&
+		 g_get_monotonic_time() - journal->first_write >=
+			 QUEUE_JOURNAL_MAX_AGE_MS * G_TIME_SPAN_MILLISECOND);
 	g_mutex_unlock(&journal->lock);
 	return wants;
 }

@@ -18,8 +18,10 @@
  * generation in its header makes every older record stale).  A thread
  * checkpoints once the committer has appended nothing for
  * QUEUE_JOURNAL_CHECKPOINT_MS; under steady load the committer does it
- * between batches when the segment is three quarters full, so commits
- * wait for a checkpoint only then.
+ * between batches when the segment is three quarters full or its oldest
+ * record is QUEUE_JOURNAL_MAX_AGE_MS old, so commits wait for a
+ * checkpoint only then.  The age bound keeps short the time in which a
+ * delivered message could come back after a system crash (below).
  *
  * Recovery (queue_journal_recover) takes every segment nobody holds:
  *   - written in this boot (same boot id): only processes died, the page
@@ -45,6 +47,7 @@ G_BEGIN_DECLS
 #define QUEUE_JOURNAL_DIR ".journal"
 #define QUEUE_JOURNAL_DEFAULT_SIZE (8 * 1024 * 1024)
 #define QUEUE_JOURNAL_CHECKPOINT_MS 100
+#define QUEUE_JOURNAL_MAX_AGE_MS 1000
 
 typedef struct _QueueJournal QueueJournal;
 
@@ -74,8 +77,10 @@ gboolean queue_journal_batch_fits(QueueJournal *journal);
 int queue_journal_batch_write(QueueJournal *journal);
 /* fdatasync the segment; 0 or an errno. */
 int queue_journal_sync(QueueJournal *journal);
-/* Whether the segment is three quarters full: the committer then
- * checkpoints between batches (queue_journal_checkpoint). */
+/* Whether the segment is three quarters full, or (unless timed
+ * checkpoints are stopped) its oldest record is QUEUE_JOURNAL_MAX_AGE_MS
+ * old: the committer then checkpoints between batches
+ * (queue_journal_checkpoint). */
 gboolean queue_journal_wants_checkpoint(QueueJournal *journal);
 /* syncfs() the queue file system, then queue_journal_reset; 0 or an
  * errno.  Committer thread only, between batches. */
@@ -89,8 +94,9 @@ int queue_journal_reset(QueueJournal *journal);
 /* Checkpoints done (syncfs + reset), by the thread and by reset. */
 guint64 queue_journal_checkpoints(QueueJournal *journal);
 
-/* For the tests: stop (FALSE) or resume the checkpoints of an idle
- * committer, so that a test can take a copy of a segment with records. */
+/* For the tests: stop (FALSE) or resume the timed checkpoints (of an
+ * idle committer, and by the age of the oldest record), so that a test
+ * can take a copy of a segment with records. */
 void queue_journal_set_idle_checkpoints(QueueJournal *journal, gboolean on);
 
 /* Replay or retire the segments in <root>/.journal that no live process

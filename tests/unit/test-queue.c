@@ -1856,6 +1856,31 @@ test_journal_fills_up(Fixture *f, gconstpointer data)
 	}
 }
 
+/* Under steady load the committer is never idle for the checkpoint
+ * thread, yet a record is retired within about QUEUE_JOURNAL_MAX_AGE_MS:
+ * small commits every 20 ms for 1.5 s take at least one checkpoint,
+ * though the segment stays far from full. */
+static void
+test_journal_max_age(Fixture *f, gconstpointer data)
+{
+	gint64 end = g_get_monotonic_time() + 1500 * G_TIME_SPAN_MILLISECOND;
+	QueueCommitStats before, after;
+	guint n = 0;
+
+	queue_committer_stats(queue_get_committer(f->queue), &before);
+	while (g_get_monotonic_time() < end) {
+		g_autofree char *path = enqueue_one(f, "ims-ms", "a@example.com", "steady\n");
+
+		n++;
+		g_usleep(20 * 1000);
+	}
+	queue_committer_stats(queue_get_committer(f->queue), &after);
+	g_test_message("%u commits, %" G_GUINT64_FORMAT " checkpoints", n,
+		       after.checkpoints - before.checkpoints);
+	g_assert_cmpuint(after.checkpoints, >, before.checkpoints);
+	g_assert_cmpuint(after.syncs, ==, before.syncs);
+}
+
 /* A message bigger than the whole segment is committed with a syncfs,
  * which also retires the segment's records. */
 static void
@@ -2129,6 +2154,7 @@ main(int argc, char **argv)
 	ADD("/queue/journal/torn-tail", test_journal_torn_tail);
 	ADD("/queue/journal/fills-up", test_journal_fills_up);
 	ADD("/queue/journal/too-big", test_journal_too_big);
+	ADD("/queue/journal/max-age", test_journal_max_age);
 	ADD("/queue/commit/lost-directory", test_lost_directory);
 	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);
