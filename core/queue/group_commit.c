@@ -230,29 +230,31 @@ commit_sync_dirs(QueueCommitter *committer, GPtrArray *batch)
 	}
 }
 
+static void
+commit_fail_batch(QueueCommitter *committer, GPtrArray *batch, const char *what, int errnum)
+{
+	g_autoptr(GError) error = NULL;
+
+	commit_set_error(&error, committer->root, what, NULL, errnum);
+	for (guint i = 0; i < batch->len; i++)
+		commit_fail(committer, batch->pdata[i], error);
+}
+
 /* Step 2: one syncfs() for the whole batch, data and names at once.
  * 0, ENOSYS when syncfs() is missing, or the errno that failed the batch. */
 static int
 commit_syncfs(QueueCommitter *committer, GPtrArray *batch)
 {
-	g_autoptr(GError) error = NULL;
 	int errnum = commit_fault(committer, QUEUE_COMMIT_FAULT_SYNC);
 
 	g_mutex_lock(&committer->lock);
 	committer->stats.syncs++;
 	g_mutex_unlock(&committer->lock);
-#ifdef __linux__
-	if (errnum == 0 && syncfs(committer->root_fd) < 0)
-		errnum = errno;
-#else
 	if (errnum == 0)
-		errnum = ENOSYS;
-#endif
+		errnum = queue_syncfs(committer->root_fd);
 	if (errnum == ENOSYS || errnum == 0)
 		return errnum;
-	commit_set_error(&error, committer->root, "sync the file system of", NULL, errnum);
-	for (guint i = 0; i < batch->len; i++)
-		commit_fail(committer, batch->pdata[i], error);
+	commit_fail_batch(committer, batch, "sync the file system of", errnum);
 	return errnum;
 }
 
@@ -298,16 +300,6 @@ commit_use_journal(QueueCommitter *committer)
 	use = committer->journal != NULL && committer->use_journal && committer->use_syncfs;
 	g_mutex_unlock(&committer->lock);
 	return use;
-}
-
-static void
-commit_fail_batch(QueueCommitter *committer, GPtrArray *batch, const char *what, int errnum)
-{
-	g_autoptr(GError) error = NULL;
-
-	commit_set_error(&error, committer->root, what, NULL, errnum);
-	for (guint i = 0; i < batch->len; i++)
-		commit_fail(committer, batch->pdata[i], error);
 }
 
 /* Add a record for each request still standing; a file that cannot be

@@ -27,6 +27,7 @@
 #include <imta/queue.h>
 
 #include "journal.h"
+#include "queue_file.h"
 
 #define JOURNAL_MAGIC "IMTAJRN"          /* 8 bytes with its NUL */
 #define JOURNAL_VERSION 1
@@ -170,16 +171,6 @@ static int
 journal_fsync_fd(int fd)
 {
 	return fsync(fd) < 0 ? errno : 0;
-}
-
-static int
-journal_syncfs(int root_fd)
-{
-#ifdef __linux__
-	return syncfs(root_fd) < 0 ? errno : 0;
-#else
-	return ENOSYS;
-#endif
 }
 
 static void
@@ -343,7 +334,7 @@ journal_checkpoint_thread(gpointer data)
 		mark = journal->tail;
 		generation = journal->generation;
 		g_mutex_unlock(&journal->lock);
-		errnum = journal_syncfs(journal->root_fd);
+		errnum = queue_syncfs(journal->root_fd);
 		g_mutex_lock(&journal->lock);
 		if (errnum == 0 && journal->tail == mark && journal->generation == generation)
 			errnum = journal_reset_locked(journal);
@@ -399,7 +390,7 @@ queue_journal_open(int root_fd, const char *root, GError **error)
 static void
 journal_retire_segment(QueueJournal *journal)
 {
-	int errnum = journal->tail > JOURNAL_HEADER_SIZE ? journal_syncfs(journal->root_fd) : 0;
+	int errnum = journal->tail > JOURNAL_HEADER_SIZE ? queue_syncfs(journal->root_fd) : 0;
 
 	if (errnum == 0 && unlinkat(journal->dir_fd, journal->name, 0) < 0)
 		errnum = errno;
@@ -594,7 +585,7 @@ queue_journal_reset(QueueJournal *journal)
 int
 queue_journal_checkpoint(QueueJournal *journal)
 {
-	int errnum = journal_syncfs(journal->root_fd);
+	int errnum = queue_syncfs(journal->root_fd);
 
 	return errnum != 0 ? errnum : queue_journal_reset(journal);
 }
@@ -831,7 +822,7 @@ journal_recover_locked(int root_fd, const char *root, int dir_fd, const char *na
 	}
 	/* Same boot: the page cache kept every linked file; make them
 	 * durable before the segment that vouches for them goes. */
-	errnum = journal_syncfs(root_fd);
+	errnum = queue_syncfs(root_fd);
 	if (errnum == 0 && unlinkat(dir_fd, name, 0) < 0)
 		errnum = errno;
 	return errnum != 0 ? errnum : journal_fsync_fd(dir_fd);

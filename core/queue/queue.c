@@ -63,6 +63,17 @@ queue_write_all(int fd, const void *data, gsize length)
 	return 0;
 }
 
+int
+queue_syncfs(int fd)
+{
+#ifdef __linux__
+	return syncfs(fd) < 0 ? errno : 0;
+#else
+	(void)fd;
+	return ENOSYS;
+#endif
+}
+
 static int
 queue_alphabet_index(char c)
 {

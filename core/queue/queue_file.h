@@ -79,6 +79,9 @@ QueueCommitter *queue_get_committer(ImtaQueue *queue);
 gboolean queue_path_split(const char *rel, char **dir_r, char **name_r);
 /* write() all of `length` bytes; -1 with errno. */
 int queue_write_all(int fd, const void *data, gsize length);
+/* syncfs() of the file system holding `fd`: 0, ENOSYS where there is no
+ * syncfs(), or the errno. */
+int queue_syncfs(int fd);
 
 /* ---- divert.c ------------------------------------------------------- */
 
