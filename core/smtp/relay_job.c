@@ -10,6 +10,11 @@
  * threads ask with try_next(), which answers at once: one thread at a
  * time polls, again whenever a delivery ends and every RELAY_POLL_US
  * meanwhile; only with nothing in flight does a thread wait in next().
+ *
+ * Threads waiting for their turn to ask are woken one at a time: every
+ * waiter waits for the same thing, so one wake-up per turn is enough,
+ * and waking them all (a master runs up to MAX_CLIENT_THREADS of them)
+ * cost more CPU than the deliveries' own system calls.
  */
 #include "config.h"
 
@@ -80,7 +85,8 @@ typedef struct {
 	ImtaSmtpRelayDeliverFunc deliver;
 	gpointer data;
 	GMutex lock;            /* the job's next() and finish() */
-	GCond changed;
+	GCond turn;             /* a thread may ask: signalled, one at a time */
+	GCond poll_wake;        /* the polling thread: a delivery has ended */
 	gint finishing;         /* threads waiting to finish (atomic) */
 	guint in_flight;
 	gboolean polling;       /* a thread is asking for work */
@@ -126,7 +132,7 @@ job_take(RelayJob *rj)
 		gboolean idle;
 
 		if (g_atomic_int_get(&rj->finishing) > 0 || rj->polling) {
-			g_cond_wait(&rj->changed, &rj->lock);
+			g_cond_wait(&rj->turn, &rj->lock);
 			continue;
 		}
 		msg = job_ask(rj, &idle);
@@ -134,11 +140,14 @@ job_take(RelayJob *rj)
 			break;
 		/* Nothing now: this thread keeps polling, the others sleep. */
 		rj->polling = TRUE;
-		g_cond_wait_until(&rj->changed, &rj->lock, g_get_monotonic_time() + RELAY_POLL_US);
+		g_cond_wait_until(&rj->poll_wake, &rj->lock,
+				  g_get_monotonic_time() + RELAY_POLL_US);
 		rj->polling = FALSE;
 	}
-	/* Another thread may take the next message at once. */
-	g_cond_broadcast(&rj->changed);
+	if (rj->done)
+		g_cond_broadcast(&rj->turn);
+	else
+		g_cond_signal(&rj->turn); /* the next may take a message at once */
 	g_mutex_unlock(&rj->lock);
 	return msg;
 }
@@ -159,8 +168,10 @@ job_finish(RelayJob *rj, ImtaMessage *msg)
 		imta_log(IMTA_LOG_ERROR, "%s: %s", rj->channel, error->message);
 		rj->failed = TRUE;
 		rj->done = TRUE;
-	}
-	g_cond_broadcast(&rj->changed);
+		g_cond_broadcast(&rj->turn);
+	} else if (g_atomic_int_get(&rj->finishing) == 0)
+		g_cond_signal(&rj->turn);
+	g_cond_signal(&rj->poll_wake);
 	g_mutex_unlock(&rj->lock);
 	return ok;
 }
@@ -243,7 +254,8 @@ imta_smtp_relay_run(ImtaMasterJob *job, const char *channel, guint n_threads,
 	RelayJob rj = { .job = job, .channel = channel, .deliver = deliver, .data = data };
 
 	g_mutex_init(&rj.lock);
-	g_cond_init(&rj.changed);
+	g_cond_init(&rj.turn);
+	g_cond_init(&rj.poll_wake);
 	for (guint i = 0; i < MAX(n_threads, 1); i++) {
 		g_autoptr(GError) error = NULL;
 		GThread *thread = g_thread_try_new("smtp-client", job_thread, &rj, &error);
@@ -261,7 +273,8 @@ imta_smtp_relay_run(ImtaMasterJob *job, const char *channel, guint n_threads,
 	for (guint i = 0; i < threads->len; i++)
 		g_thread_join(threads->pdata[i]);
 	g_mutex_clear(&rj.lock);
-	g_cond_clear(&rj.changed);
+	g_cond_clear(&rj.turn);
+	g_cond_clear(&rj.poll_wake);
 	if (failed_r != NULL)
 		*failed_r = rj.failed;
 	return rj.messages;
