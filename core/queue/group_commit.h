@@ -5,7 +5,9 @@
  *
  * A commit hands over the temporary names and the final names of one
  * enqueue (relative to the queue root) and blocks.  The committer thread
- * takes the whole batch that is waiting, then:
+ * takes the whole batch that is waiting (a commit that finds the
+ * committer idle and nothing waiting is its own batch, run in the calling
+ * thread), then:
  *
  *   1. puts each temporary file in place under its final name, never
  *      replacing an existing file: an unnamed file (O_TMPFILE) is linked

@@ -49,9 +49,9 @@ struct _QueueJournal {
 	char *name;             /* in dir_fd */
 	gsize size;
 	char boot_id[JOURNAL_BOOT_ID_SIZE];
-	GByteArray *batch;      /* records being built: committer thread only */
+	GByteArray *batch;      /* records being built: the turn's thread only */
 	gboolean batch_too_big; /* a record of it would not fit an empty segment */
-	guint64 seq;            /* committer thread only */
+	guint64 seq;            /* the turn's thread only */
 
 	GMutex lock;            /* protects what follows */
 	GCond kick;

@@ -64,7 +64,8 @@ QueueJournal *queue_journal_open(int root_fd, const char *root, GError **error);
 void queue_journal_free(QueueJournal *journal);
 
 /* Building a batch: add one record per commit, then write and sync them
- * together.  Only the committer thread calls these. */
+ * together.  Only the thread running the committer's turn calls these
+ * (group_commit.c: one turn at a time). */
 void queue_journal_batch_begin(QueueJournal *journal);
 /* Add a record of `n` files, read back from their final names (relative to
  * the root), which must be in place.  0 or an errno. */
@@ -83,7 +84,7 @@ int queue_journal_sync(QueueJournal *journal);
  * (queue_journal_checkpoint). */
 gboolean queue_journal_wants_checkpoint(QueueJournal *journal);
 /* syncfs() the queue file system, then queue_journal_reset; 0 or an
- * errno.  Committer thread only, between batches. */
+ * errno.  The committer thread only, between batches. */
 int queue_journal_checkpoint(QueueJournal *journal);
 /* Everything recorded so far is durable in the queue itself (the caller
  * just synced the file system after the last record's files were in
