@@ -445,7 +445,10 @@ commit_thread(gpointer data)
 	for (;;) {
 		g_autoptr(GPtrArray) batch = NULL;
 
-		while (!commit_thread_has_work(committer) && !committer->stopping)
+		/* Stopping, it still waits for a caller's turn, which may leave
+		 * work behind. */
+		while (!commit_thread_has_work(committer) &&
+		       !(committer->stopping && !committer->turn))
 			g_cond_wait(&committer->wake, &committer->lock);
 		if (!commit_thread_has_work(committer))
 			break;
@@ -485,7 +488,7 @@ commit_caller_turn(QueueCommitter *committer)
 	commit_wake_batch(batch);
 	committer->turn = FALSE;
 	committer->checkpoint_due = committer->checkpoint_due || checkpoint;
-	if (commit_thread_has_work(committer))
+	if (commit_thread_has_work(committer) || committer->stopping)
 		g_cond_signal(&committer->wake);
 }
 
