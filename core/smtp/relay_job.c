@@ -14,7 +14,7 @@
  * Threads waiting for their turn to ask are woken one at a time: every
  * waiter waits for the same thing, so one wake-up per turn is enough,
  * and waking them all (a master runs up to MAX_CLIENT_THREADS of them)
- * cost more CPU than the deliveries' own system calls.
+ * cost the client threads more CPU than sending the messages did.
  */
 #include "config.h"
 
