@@ -385,14 +385,20 @@ commit_cycle(QueueCommitter *committer, GPtrArray *batch)
 	(void)commit_sync_batch(committer, batch);
 }
 
+static gboolean
+commit_wants_checkpoint(QueueCommitter *committer)
+{
+	return commit_use_journal(committer) &&
+	       queue_journal_wants_checkpoint(committer->journal);
+}
+
 /* Between batches: retire a segment that is three quarters full or whose
  * oldest record is QUEUE_JOURNAL_MAX_AGE_MS old, so that commits wait for
  * a checkpoint only then. */
 static void
 commit_maybe_checkpoint(QueueCommitter *committer)
 {
-	if (!commit_use_journal(committer) ||
-	    !queue_journal_wants_checkpoint(committer->journal))
+	if (!commit_wants_checkpoint(committer))
 		return;
 	commit_checkpoint_done(committer, queue_journal_checkpoint(committer->journal));
 }
@@ -420,12 +426,16 @@ commit_begin_turn(QueueCommitter *committer)
 	return batch;
 }
 
-/* Wake the batch of a turn.  With the lock held. */
+/* The body of a turn, by whichever thread runs it, without the lock: the
+ * batch in place and durable, then woken. */
 static void
-commit_wake_batch(GPtrArray *batch)
+commit_run_turn(QueueCommitter *committer, GPtrArray *batch)
 {
+	commit_cycle(committer, batch);
+	g_mutex_lock(&committer->lock);
 	for (guint i = 0; i < batch->len; i++)
 		commit_wake(batch->pdata[i]);
+	g_mutex_unlock(&committer->lock);
 }
 
 /* Work for the thread: a batch or a checkpoint, and no turn running. */
@@ -456,13 +466,7 @@ commit_thread(gpointer data)
 		batch = commit_begin_turn(committer);
 		g_mutex_unlock(&committer->lock);
 
-		if (batch->len > 0)
-			commit_cycle(committer, batch);
-
-		g_mutex_lock(&committer->lock);
-		commit_wake_batch(batch);
-		g_mutex_unlock(&committer->lock);
-
+		commit_run_turn(committer, batch);
 		commit_maybe_checkpoint(committer);
 		g_mutex_lock(&committer->lock);
 		committer->turn = FALSE;
@@ -481,11 +485,9 @@ commit_caller_turn(QueueCommitter *committer)
 	gboolean checkpoint;
 
 	g_mutex_unlock(&committer->lock);
-	commit_cycle(committer, batch);
-	checkpoint = commit_use_journal(committer) &&
-		     queue_journal_wants_checkpoint(committer->journal);
+	commit_run_turn(committer, batch);
+	checkpoint = commit_wants_checkpoint(committer);
 	g_mutex_lock(&committer->lock);
-	commit_wake_batch(batch);
 	committer->turn = FALSE;
 	committer->checkpoint_due = committer->checkpoint_due || checkpoint;
 	if (commit_thread_has_work(committer) || committer->stopping)
