@@ -1,19 +1,23 @@
 /*
  * enqueue.c - accepting a message into the channel queues.
  *
- * Content up to ENQUEUE_BUFFER bytes stays in memory.  Beyond that it is
- * spooled once, as it arrives, to an anonymous file in the queue root
- * (O_TMPFILE, or a file unlinked at once), so memory stays bounded, and an
- * enqueue that is never committed leaves nothing behind either way.  At
- * commit the recipients are grouped into queue files (per channel; per
- * destination host with single_sys; per recipient with single; at most
- * addrsperfile recipients each), and every file is written as a temporary
- * file holding the envelope and the content (from memory, or copied from
- * the spool with copy_file_range(), which may share blocks, else
- * sendfile(), else read and write), then handed to the group committer,
- * which puts them in place and makes them durable together.  Small
- * messages, the common case, thus cost one file each and nothing more for
- * the file system to write back.
+ * Content stays in memory up to ENQUEUE_BUFFER bytes, and up to
+ * ENQUEUE_MEMORY_MAX while the process as a whole holds less than
+ * ENQUEUE_MEMORY_BUDGET beyond ENQUEUE_BUFFER per message (enqueue_reserve).
+ * Beyond that it is spooled once, as it arrives, to an anonymous file in
+ * the queue root (O_TMPFILE, or a file unlinked at once), so memory stays
+ * bounded per message and per process, and an enqueue that is never
+ * committed leaves nothing behind either way.  At commit the recipients
+ * are grouped into queue files (per channel; per destination host with
+ * single_sys; per recipient with single; at most addrsperfile recipients
+ * each), and every file is written as a temporary file holding the
+ * envelope and the content (from memory, or copied from the spool with
+ * copy_file_range(), which may share blocks, else sendfile(), else read
+ * and write), then handed to the group committer, which puts them in place
+ * and makes them durable together.  Messages kept in memory, nearly all of
+ * them, thus cost one file each, written once, and nothing more for the
+ * file system to write back; a spooled one costs a second file and a
+ * second copy of its content.
  */
 #include "config.h"
 
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #ifdef __linux__
 #include <sys/sendfile.h>
 #endif
@@ -34,7 +39,11 @@
 #include "group_commit.h"
 #include "queue_file.h"
 
-#define ENQUEUE_BUFFER (64 * 1024)
+#define ENQUEUE_BUFFER QUEUE_CONTENT_BUFFER
+#define ENQUEUE_MEMORY_MAX QUEUE_CONTENT_MEMORY_MAX
+#define ENQUEUE_MEMORY_BUDGET QUEUE_CONTENT_MEMORY_BUDGET
+/* Reservations grow by this much, so that a message takes few of them. */
+#define ENQUEUE_MEMORY_STEP (256 * 1024)
 #define ENQUEUE_TMP_TRIES 16
 
 typedef struct {
@@ -69,6 +78,7 @@ struct _ImtaEnqueue {
 	int spool_fd;           /* -1 until the first write */
 	goffset size;           /* content bytes, spooled or buffered */
 	GString *pending;       /* the content, or what is not yet in the spool */
+	gsize reserved;         /* of the process's budget, beyond ENQUEUE_BUFFER */
 	gboolean broken;        /* a spool write failed: the content is unknown */
 	gboolean committed;
 	GPtrArray *files;       /* committed final names, NULL-terminated */
@@ -265,16 +275,11 @@ enqueue_flush(ImtaEnqueue *enq, GError **error)
 	return ok;
 }
 
-gboolean
-imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error)
+/* Once spooled, small writes are gathered into ENQUEUE_BUFFER before they
+ * reach the spool. */
+static gboolean
+enqueue_write_spooled(ImtaEnqueue *enq, const void *data, gsize length, GError **error)
 {
-	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
-	if (enq->broken) {
-		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO,
-			    "an earlier write of this message's content failed");
-		return FALSE;
-	}
-	enq->size += (goffset)length;
 	if (enq->pending->len + length <= ENQUEUE_BUFFER) {
 		g_string_append_len(enq->pending, data, (gssize)length);
 		return TRUE;
@@ -285,6 +290,90 @@ imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **er
 		return enqueue_spool_write(enq, data, length, error);
 	g_string_append_len(enq->pending, data, (gssize)length);
 	return TRUE;
+}
+
+/* ---- the memory budget ----------------------------------------------- */
+
+/* Bytes reserved beyond ENQUEUE_BUFFER by the enqueues of this process. */
+static gint enqueue_memory_reserved;
+
+/* May the content in memory grow to `want` bytes?  Within ENQUEUE_BUFFER
+ * always; up to ENQUEUE_MEMORY_MAX when the process's budget has room. */
+static gboolean
+enqueue_reserve(ImtaEnqueue *enq, gsize want)
+{
+	gsize need;
+	gint more;
+
+	if (want <= ENQUEUE_BUFFER + enq->reserved)
+		return TRUE;
+	if (want > ENQUEUE_MEMORY_MAX)
+		return FALSE;
+	need = MIN((want - ENQUEUE_BUFFER + ENQUEUE_MEMORY_STEP - 1) / ENQUEUE_MEMORY_STEP *
+			   ENQUEUE_MEMORY_STEP,
+		   (gsize)(ENQUEUE_MEMORY_MAX - ENQUEUE_BUFFER));
+	more = (gint)(need - enq->reserved);
+	if (g_atomic_int_add(&enqueue_memory_reserved, more) + more > ENQUEUE_MEMORY_BUDGET) {
+		g_atomic_int_add(&enqueue_memory_reserved, -more);
+		return FALSE;
+	}
+	enq->reserved = need;
+	return TRUE;
+}
+
+static void
+enqueue_release(ImtaEnqueue *enq)
+{
+	if (enq->reserved == 0)
+		return;
+	g_atomic_int_add(&enqueue_memory_reserved, -(gint)enq->reserved);
+	enq->reserved = 0;
+}
+
+gsize
+queue_content_memory_reserved(void)
+{
+	return (gsize)g_atomic_int_get(&enqueue_memory_reserved);
+}
+
+gboolean
+queue_enqueue_spooled(const ImtaEnqueue *enq)
+{
+	return enq->spool_fd >= 0;
+}
+
+/* The content outgrew memory: what is there goes to the spool, and the
+ * buffer goes back to collecting writes for it. */
+static gboolean
+enqueue_spill(ImtaEnqueue *enq, GError **error)
+{
+	gboolean ok = enqueue_flush(enq, error);
+
+	if (enq->reserved > 0) {
+		g_string_free(enq->pending, TRUE);
+		enq->pending = g_string_sized_new(0);
+		enqueue_release(enq);
+	}
+	return ok;
+}
+
+gboolean
+imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error)
+{
+	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
+	if (enq->broken) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO,
+			    "an earlier write of this message's content failed");
+		return FALSE;
+	}
+	enq->size += (goffset)length;
+	if (enq->spool_fd < 0 && enqueue_reserve(enq, enq->pending->len + length)) {
+		g_string_append_len(enq->pending, data, (gssize)length);
+		return TRUE;
+	}
+	if (enq->spool_fd < 0)
+		return enqueue_spill(enq, error) && enqueue_write_spooled(enq, data, length, error);
+	return enqueue_write_spooled(enq, data, length, error);
 }
 
 /* Copy `size` bytes of the spool to the end of out_fd. */
@@ -446,7 +535,8 @@ enqueue_message_id(const ImtaEnqueue *enq)
 	ssize_t n;
 
 	if (enq->spool_fd < 0)
-		return imta_mail_log_find_message_id(enq->pending->str, enq->pending->len);
+		return imta_mail_log_find_message_id(enq->pending->str,
+						     MIN(enq->pending->len, ENQUEUE_BUFFER));
 	buf = g_malloc(want + 1);
 	do
 		n = pread(enq->spool_fd, buf, want, 0);
@@ -464,7 +554,7 @@ enqueue_is_partial(const ImtaEnqueue *enq)
 	ssize_t n;
 
 	if (enq->spool_fd < 0)
-		return imta_mime_is_partial(enq->pending->str, enq->pending->len);
+		return imta_mime_is_partial(enq->pending->str, MIN(enq->pending->len, ENQUEUE_BUFFER));
 	buf = g_malloc(want + 1);
 	do
 		n = pread(enq->spool_fd, buf, want, 0);
@@ -572,6 +662,23 @@ enqueue_create_tmp(ImtaQueue *queue, char **name_r)
 	return fd;
 }
 
+/* The envelope, then the content: from memory in the same write, or
+ * copied from the spool.  0, or -1 with errno. */
+static int
+enqueue_write_content(ImtaEnqueue *enq, int fd, const GString *envelope)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = envelope->str, .iov_len = envelope->len },
+		{ .iov_base = enq->pending->str, .iov_len = enq->pending->len },
+	};
+
+	if (enq->spool_fd >= 0)
+		return queue_write_all(fd, envelope->str, envelope->len) < 0
+			       ? -1
+			       : enqueue_copy_content(enq->spool_fd, fd, enq->size);
+	return queue_writev_all(fd, iov, G_N_ELEMENTS(iov));
+}
+
 static gboolean
 enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError **error)
 {
@@ -604,11 +711,7 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 			return FALSE;
 		}
 	}
-	/* Without a spool the content is all in memory: one write. */
-	if (enq->spool_fd < 0)
-		g_string_append_len(envelope, enq->pending->str, (gssize)enq->pending->len);
-	if (queue_write_all(fd, envelope->str, envelope->len) < 0 ||
-	    (enq->spool_fd >= 0 && enqueue_copy_content(enq->spool_fd, fd, enq->size) < 0)) {
+	if (enqueue_write_content(enq, fd, envelope) < 0) {
 		queue_set_io_error(error, queue, "write",
 				   file->tmp_name != NULL ? file->tmp_name : file->final_name, errno);
 		if (file->tmp_fd < 0)
@@ -743,6 +846,7 @@ imta_enqueue_free(ImtaEnqueue *enq)
 		return;
 	if (enq->spool_fd >= 0)
 		close(enq->spool_fd);
+	enqueue_release(enq);
 	g_free(enq->source);
 	g_free(enq->return_path);
 	g_free(enq->envid);

@@ -64,6 +64,29 @@ queue_write_all(int fd, const void *data, gsize length)
 }
 
 int
+queue_writev_all(int fd, struct iovec *iov, int count)
+{
+	while (count > 0) {
+		ssize_t n = writev(fd, iov, count);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		while (count > 0 && (gsize)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			count--;
+		}
+		if (count > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (gsize)n;
+		}
+	}
+	return 0;
+}
+
+int
 queue_syncfs(int fd)
 {
 #ifdef __linux__

@@ -11,6 +11,7 @@
 #define IMTA_QUEUE_FILE_H
 
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <glib.h>
 #include <imta/queue.h>
@@ -79,9 +80,27 @@ QueueCommitter *queue_get_committer(ImtaQueue *queue);
 gboolean queue_path_split(const char *rel, char **dir_r, char **name_r);
 /* write() all of `length` bytes; -1 with errno. */
 int queue_write_all(int fd, const void *data, gsize length);
+/* writev() all of `count` buffers, changing `iov` as it goes; -1 with
+ * errno. */
+int queue_writev_all(int fd, struct iovec *iov, int count);
 /* syncfs() of the file system holding `fd`: 0, ENOSYS where there is no
  * syncfs(), or the errno. */
 int queue_syncfs(int fd);
+
+/* ---- enqueue.c ------------------------------------------------------ */
+
+/* A message's content is kept in memory up to QUEUE_CONTENT_BUFFER bytes
+ * always, and up to QUEUE_CONTENT_MEMORY_MAX while the enqueues of the
+ * process hold at most QUEUE_CONTENT_MEMORY_BUDGET bytes beyond
+ * QUEUE_CONTENT_BUFFER each; the rest is spooled to a file. */
+#define QUEUE_CONTENT_BUFFER (64 * 1024)
+#define QUEUE_CONTENT_MEMORY_MAX (1024 * 1024)
+#define QUEUE_CONTENT_MEMORY_BUDGET (64 * 1024 * 1024)
+
+/* What the enqueues of this process hold of the budget now. */
+gsize queue_content_memory_reserved(void);
+/* Has `enq` spooled its content to a file? */
+gboolean queue_enqueue_spooled(const ImtaEnqueue *enq);
 
 /* ---- divert.c ------------------------------------------------------- */
 

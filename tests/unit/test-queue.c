@@ -667,6 +667,76 @@ test_large_content(Fixture *f, gconstpointer data)
 	assert_content(entry, "", 0);
 }
 
+/* Write `size` bytes of a pattern to a new enqueue, in pieces. */
+static ImtaEnqueue *
+enqueue_sized(Fixture *f, const char *content, gsize size)
+{
+	ImtaEnqueue *enq = imta_enqueue_new(f->queue, "tcp_local", "ann@example.org");
+	g_autoptr(GError) error = NULL;
+
+	for (gsize pos = 0; pos < size; pos += 4000) {
+		g_assert_true(imta_enqueue_write(enq, content + pos, MIN(4000, size - pos), &error));
+		g_assert_no_error(error);
+	}
+	return enq;
+}
+
+/* Content is kept in memory up to QUEUE_CONTENT_MEMORY_MAX while the
+ * process's budget lasts, spooled beyond either, intact both ways, and
+ * every byte of the budget comes back. */
+static void
+test_content_memory(Fixture *f, gconstpointer data)
+{
+	const gsize max = QUEUE_CONTENT_MEMORY_MAX;
+	const gsize sizes[] = { QUEUE_CONTENT_BUFFER, QUEUE_CONTENT_BUFFER + 1, 100 * 1024, max,
+				max + 1 };
+	g_autofree char *content = g_malloc(max + 1);
+	g_autoptr(GPtrArray) held = g_ptr_array_new_with_free_func((GDestroyNotify)imta_enqueue_free);
+	guint in_memory = 0;
+	ImtaEnqueue *enq;
+
+	for (gsize i = 0; i <= max; i++)
+		content[i] = (char)('a' + i % 23);
+	content[0] = '\n';
+	for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
+		g_autoptr(ImtaEnqueue) one = enqueue_sized(f, content, sizes[i]);
+		g_autoptr(ImtaQueueEntry) entry = NULL;
+
+		g_assert_cmpint(queue_enqueue_spooled(one), ==, sizes[i] > max);
+		g_assert_cmpuint(queue_content_memory_reserved(), <=, max - QUEUE_CONTENT_BUFFER);
+		add_rcpt(one, channel(f, "l"), "a@example.com");
+		commit_ok(one);
+		entry = read_ok(f, imta_enqueue_files(one)[0]);
+		assert_content(entry, content, sizes[i]);
+	}
+	g_assert_cmpuint(queue_content_memory_reserved(), ==, 0);
+
+	/* Many large messages at once: the budget holds, the rest spool. */
+	for (guint i = 0; i < 2 * QUEUE_CONTENT_MEMORY_BUDGET / max; i++) {
+		enq = enqueue_sized(f, content, max);
+		in_memory += !queue_enqueue_spooled(enq);
+		g_ptr_array_add(held, enq);
+		g_assert_cmpuint(queue_content_memory_reserved(), <=, QUEUE_CONTENT_MEMORY_BUDGET);
+	}
+	g_assert_cmpuint(in_memory, >=, QUEUE_CONTENT_MEMORY_BUDGET / max);
+	g_assert_cmpuint(in_memory, <, held->len);
+	enq = held->pdata[held->len - 1];
+	g_assert_true(queue_enqueue_spooled(enq));
+	add_rcpt(enq, channel(f, "l"), "b@example.com");
+	commit_ok(enq);
+	{
+		g_autoptr(ImtaQueueEntry) entry = read_ok(f, imta_enqueue_files(enq)[0]);
+
+		assert_content(entry, content, max);
+	}
+	g_ptr_array_set_size(held, 0);
+	g_assert_cmpuint(queue_content_memory_reserved(), ==, 0);
+	/* Freed, the budget serves again. */
+	enq = enqueue_sized(f, content, max);
+	g_assert_false(queue_enqueue_spooled(enq));
+	imta_enqueue_free(enq);
+}
+
 /* ---- splitting into files ----------------------------------------------- */
 
 typedef struct {
@@ -2128,6 +2198,7 @@ main(int argc, char **argv)
 	ADD("/queue/enqueue/file-format", test_file_format);
 	ADD("/queue/enqueue/roundtrip-hostile", test_roundtrip_hostile);
 	ADD("/queue/enqueue/large-content", test_large_content);
+	ADD("/queue/enqueue/content-memory", test_content_memory);
 	ADD("/queue/enqueue/split", test_split);
 	ADD("/queue/enqueue/subdirs", test_subdirs);
 	ADD("/queue/enqueue/uncommitted", test_uncommitted);
