@@ -60,9 +60,13 @@ gboolean imta_jc_client_send(ImtaJcClient *client, const char *line, GError **er
  * long poll); 0: the client's own timeout. */
 char *imta_jc_client_read_line(ImtaJcClient *client, int timeout_ms, GError **error);
 
-/* Send `line` and read its single-line reply.  "ERR <xtext>" becomes
- * IMTA_JC_ERROR_REFUSED with the decoded reason; anything else is returned
- * as is ("OK 3", "MSG ..."). */
+/* Read a single-line reply within the client's timeout.  "ERR <xtext>"
+ * becomes IMTA_JC_ERROR_REFUSED with the decoded reason; anything else is
+ * returned as is ("OK 3", "MSG ...").  Replies come in the order of the
+ * requests, so a client may send several requests before it reads. */
+char *imta_jc_client_read_reply(ImtaJcClient *client, GError **error);
+
+/* Send `line` and read its single-line reply (imta_jc_client_read_reply). */
 char *imta_jc_client_request(ImtaJcClient *client, const char *line, GError **error);
 
 /* Send `line` and read reply lines up to the terminating "."; at most

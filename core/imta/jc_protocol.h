@@ -31,7 +31,9 @@
  *         after the queue file was updated durably: new-path "-" when the
  *         file is gone (every recipient final), else its renamed path;
  *         the counts are recipients; next-attempt is a Unix time (0 when
- *         gone).  -> OK
+ *         gone).  -> OK.  Replies come in request order, so a master need
+ *         not wait for this one: it may read it before the reply to its
+ *         next request.
  *     A master job that disconnects while holding messages gives them
  *     back: they are retried at once.
  *

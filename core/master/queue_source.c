@@ -42,9 +42,13 @@ struct _MasterSource {
 	volatile sig_atomic_t *stop;
 	volatile sig_atomic_t *reopen;
 	GHashTable *deliveries;     /* ImtaMessage * -> MasterDelivery *, owned */
+	GQueue unanswered;          /* paths of the DONE lines whose reply is unread */
 	gboolean disconnected;
 	guint finished;
 };
+
+/* DONE lines sent before their replies are read, at most. */
+#define MASTER_MAX_UNANSWERED 64
 
 /* ---- decisions ------------------------------------------------------ */
 
@@ -275,6 +279,41 @@ master_now(void)
 	return g_get_real_time() / G_USEC_PER_SEC;
 }
 
+static void
+master_lost(MasterSource *source, const char *after, const GError *error)
+{
+	imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost after %s: %s",
+		 source->channel->name, after, error->message);
+	source->disconnected = TRUE;
+	g_queue_clear_full(&source->unanswered, g_free);
+}
+
+/* Read the replies to the DONE lines sent so far.  They hold nothing but
+ * an acknowledgement, so they are read when the connection is used next,
+ * not waited for one by one. */
+static void
+master_read_done_replies(MasterSource *source)
+{
+	while (!source->disconnected && source->unanswered.length > 0) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *reply = imta_jc_client_read_reply(source->jc, &error);
+		g_autofree char *path = NULL;
+
+		/* Stopping: what the replies say changes nothing. */
+		if (g_error_matches(error, IMTA_JC_ERROR, IMTA_JC_ERROR_INTERRUPTED))
+			break;
+		path = g_queue_pop_head(&source->unanswered);
+		if (reply == NULL && g_error_matches(error, IMTA_JC_ERROR, IMTA_JC_ERROR_REFUSED))
+			imta_log(IMTA_LOG_WARNING, "%s: DONE %s: %s", source->channel->name, path,
+				 error->message);
+		else if (reply == NULL)
+			master_lost(source, path, error);
+		else if (strcmp(reply, "OK") != 0 && !g_str_has_prefix(reply, "OK "))
+			imta_log(IMTA_LOG_WARNING, "%s: unexpected reply to DONE %s: \"%s\"",
+				 source->channel->name, path, reply);
+	}
+}
+
 /* Tell the controller a message is done.  A lost connection is noted and
  * is not an error: the queue file already says everything. */
 static void
@@ -283,26 +322,17 @@ master_send_done(MasterSource *source, const char *path, const char *new_path, g
 {
 	g_autofree char *line = master_done_line(path, new_path, delivered, failed, retry,
 						 next_attempt);
-	g_autofree char *reply = NULL;
 	g_autoptr(GError) error = NULL;
 
 	if (source->disconnected)
 		return;
-	reply = imta_jc_client_request(source->jc, line, &error);
-	if (reply == NULL) {
-		if (g_error_matches(error, IMTA_JC_ERROR, IMTA_JC_ERROR_REFUSED)) {
-			imta_log(IMTA_LOG_WARNING, "%s: DONE %s: %s", source->channel->name, path,
-				 error->message);
-			return;
-		}
-		imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost after %s: %s",
-			 source->channel->name, path, error->message);
-		source->disconnected = TRUE;
+	if (!imta_jc_client_send(source->jc, line, &error)) {
+		master_lost(source, path, error);
 		return;
 	}
-	if (strcmp(reply, "OK") != 0 && !g_str_has_prefix(reply, "OK "))
-		imta_log(IMTA_LOG_WARNING, "%s: unexpected reply to DONE %s: \"%s\"",
-			 source->channel->name, path, reply);
+	g_queue_push_tail(&source->unanswered, g_strdup(path));
+	if (source->unanswered.length >= MASTER_MAX_UNANSWERED)
+		master_read_done_replies(source);
 }
 
 /* Larger messages are handed on without the content keywords applied. */
@@ -446,6 +476,18 @@ master_finish_settled(MasterSource *source, ImtaQueueEntry *entry)
 	master_send_done(source, path, NULL, 0, 0, 0, 0);
 }
 
+static void
+master_next_failed(MasterSource *source, const GError *error)
+{
+	if (g_error_matches(error, IMTA_JC_ERROR, IMTA_JC_ERROR_INTERRUPTED)) {
+		imta_log(IMTA_LOG_NOTICE, "%s: stopping on a signal", source->channel->name);
+		return;
+	}
+	imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost: %s",
+		 source->channel->name, error->message);
+	source->disconnected = TRUE;
+}
+
 /* The next message: with `wait`, a long poll (NULL at the end of work);
  * without, NULL and *idle_r TRUE when nothing is due now. */
 static ImtaMessage *
@@ -467,16 +509,17 @@ master_source_take(MasterSource *source, gboolean wait, gboolean *idle_r, GError
 			imta_log_reopen();
 			imta_mail_log_reopen();
 		}
-		if (!imta_jc_client_send(source->jc, wait ? "NEXT" : "NEXT NOWAIT", &local) ||
-		    (reply = imta_jc_client_read_line(source->jc, -1, &local)) == NULL) {
-			if (g_error_matches(local, IMTA_JC_ERROR, IMTA_JC_ERROR_INTERRUPTED)) {
-				imta_log(IMTA_LOG_NOTICE, "%s: stopping on a signal",
-					 source->channel->name);
-				return NULL;
-			}
-			imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost: %s",
-				 source->channel->name, local->message);
-			source->disconnected = TRUE;
+		if (!imta_jc_client_send(source->jc, wait ? "NEXT" : "NEXT NOWAIT", &local)) {
+			master_next_failed(source, local);
+			return NULL;
+		}
+		/* The replies to earlier DONE lines come first. */
+		master_read_done_replies(source);
+		if (source->disconnected || source->unanswered.length > 0)
+			return NULL; /* lost, or interrupted while reading them */
+		reply = imta_jc_client_read_line(source->jc, -1, &local);
+		if (reply == NULL) {
+			master_next_failed(source, local);
 			return NULL;
 		}
 		if (!master_parse_next_reply(reply, &kind, &path, error)) {
@@ -1016,6 +1059,8 @@ master_source_free(gpointer data)
 
 	/* Messages never finished are given back by the controller when the
 	 * connection closes; their files are untouched. */
+	master_read_done_replies(source);
+	g_queue_clear_full(&source->unanswered, g_free);
 	g_hash_table_destroy(source->deliveries);
 	g_free(source);
 }

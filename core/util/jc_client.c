@@ -302,16 +302,21 @@ jc_reply_is_error(const char *line, GError **error)
 }
 
 char *
-imta_jc_client_request(ImtaJcClient *client, const char *line, GError **error)
+imta_jc_client_read_reply(ImtaJcClient *client, GError **error)
 {
-	char *reply;
+	char *reply = imta_jc_client_read_line(client, 0, error);
 
-	if (!imta_jc_client_send(client, line, error))
-		return NULL;
-	reply = imta_jc_client_read_line(client, 0, error);
 	if (reply != NULL && jc_reply_is_error(reply, error))
 		g_clear_pointer(&reply, g_free);
 	return reply;
+}
+
+char *
+imta_jc_client_request(ImtaJcClient *client, const char *line, GError **error)
+{
+	if (!imta_jc_client_send(client, line, error))
+		return NULL;
+	return imta_jc_client_read_reply(client, error);
 }
 
 GPtrArray *

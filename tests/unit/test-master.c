@@ -985,6 +985,42 @@ test_source_unusable_files(QueueFixture *fx, gconstpointer data)
 	g_ptr_array_unref(script.seen);
 }
 
+/* Replies to DONE are read when the job next asks for work, in order: a
+ * refused DONE is only a warning, and the reply to the NEXT sent after it
+ * is still taken for what it is. */
+static void
+test_source_done_refused(QueueFixture *fx, gconstpointer data)
+{
+	static const PluginAnswer answers[] = { { IMTA_OUTCOME_DELIVERED, "2.0.0 ok" } };
+	g_autofree char *first = enqueue_one(fx, "bitbucket", 1);
+	g_autofree char *second = enqueue_one(fx, "bitbucket", 1);
+	g_autofree char *msg_first = g_strdup_printf("MSG %s\n", first);
+	g_autofree char *msg_second = g_strdup_printf("MSG %s\n", second);
+	g_autofree char *done_first = g_strdup_printf("DONE %s - 1 0 0 0", first);
+	g_autofree char *done_second = g_strdup_printf("DONE %s - 1 0 0 0", second);
+	const FakeStep steps[] = {
+		{ "HELLO master bitbucket", "OK 1\n" },
+		{ "NEXT", msg_first },
+		{ done_first, "ERR not+20now\n" },
+		{ "NEXT", msg_second },
+		{ done_second, "OK\n" },
+		{ "NEXT", "EXIT\n" },
+	};
+	PluginScript script = { answers, g_ptr_array_new_with_free_func(g_free), 0 };
+	gboolean disconnected = TRUE;
+	FakeJc *fake;
+
+	fake = fake_start(steps, G_N_ELEMENTS(steps));
+	g_assert_cmpint(run_master(fx, "bitbucket", fake, &script, &disconnected), ==,
+			IMTA_ENTRY_OK);
+	fake_finish(fake);
+	g_assert_false(disconnected);
+	g_assert_cmpuint(script.messages, ==, 2);
+	g_assert_false(queue_has(fx, first));
+	g_assert_false(queue_has(fx, second));
+	g_ptr_array_unref(script.seen);
+}
+
 /* The controller goes away after handing out a message: the message is
  * still finished durably, then the job ends. */
 static void
@@ -1287,6 +1323,8 @@ main(int argc, char **argv)
 		   test_source_not_expired, queue_fixture_tear_down);
 	g_test_add("/master/source/unusable-files", QueueFixture, NULL, queue_fixture_set_up,
 		   test_source_unusable_files, queue_fixture_tear_down);
+	g_test_add("/master/source/done-refused", QueueFixture, NULL, queue_fixture_set_up,
+		   test_source_done_refused, queue_fixture_tear_down);
 	g_test_add("/master/source/controller-gone", QueueFixture, NULL, queue_fixture_set_up,
 		   test_source_controller_gone, queue_fixture_tear_down);
 	g_test_add("/master/source/success-notice-relayed", QueueFixture, notices_cnf,
