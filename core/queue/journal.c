@@ -381,7 +381,8 @@ queue_journal_open(int root_fd, const char *root, GError **error)
 		queue_journal_free(journal);
 		return NULL;
 	}
-	journal->thread = g_thread_new("queue-checkpoint", journal_checkpoint_thread, journal);
+	/* At most 15 characters, or the thread keeps its creator's name. */
+	journal->thread = g_thread_new("queue-ckpt", journal_checkpoint_thread, journal);
 	return journal;
 }
 
@@ -541,11 +542,17 @@ queue_journal_batch_write(QueueJournal *journal)
 	errnum = journal_pwrite_all(journal->fd, journal->batch->data, journal->batch->len,
 				    (off_t)journal->tail);
 	if (errnum == 0) {
+		gboolean was_empty = journal->tail == JOURNAL_HEADER_SIZE;
+
 		journal->last_write = g_get_monotonic_time();
-		if (journal->tail == JOURNAL_HEADER_SIZE)
+		if (was_empty)
 			journal->first_write = journal->last_write;
 		journal->tail += journal->batch->len;
-		g_cond_signal(&journal->kick);
+		/* Only an empty segment has the checkpoint thread waiting with no
+		 * deadline; otherwise it wakes at the old deadline and finds the
+		 * new one by itself, and a wake-up per batch would be wasted. */
+		if (was_empty)
+			g_cond_signal(&journal->kick);
 	}
 	g_mutex_unlock(&journal->lock);
 	return errnum;

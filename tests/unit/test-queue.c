@@ -29,6 +29,7 @@
 #include <imta/queue.h>
 
 #include "queue/group_commit.h"
+#include "queue/journal.h"
 #include "queue/queue_file.h"
 
 static const char test_cnf[] =
@@ -1926,6 +1927,44 @@ test_journal_fills_up(Fixture *f, gconstpointer data)
 	}
 }
 
+/* Checkpoints taken so far, once more than `than` or after 5 s. */
+static guint64
+wait_checkpoints(Fixture *f, guint64 than)
+{
+	QueueCommitStats stats;
+
+	for (guint i = 0; i < 500; i++) {
+		queue_committer_stats(queue_get_committer(f->queue), &stats);
+		if (stats.checkpoints > than)
+			break;
+		g_usleep(10 * 1000);
+	}
+	return stats.checkpoints;
+}
+
+/* Once commits stop, the checkpoint thread retires the records about
+ * QUEUE_JOURNAL_CHECKPOINT_MS later: after the first record of an empty
+ * segment, and after records that moved its deadline while it slept. */
+static void
+test_journal_idle(Fixture *f, gconstpointer data)
+{
+	QueueCommitStats before;
+	guint64 first, second;
+	g_autofree char *a = NULL;
+	g_autofree char *b = NULL;
+	g_autofree char *c = NULL;
+
+	queue_committer_stats(queue_get_committer(f->queue), &before);
+	a = enqueue_one(f, "ims-ms", "a@example.com", "first\n");
+	first = wait_checkpoints(f, before.checkpoints);
+	g_assert_cmpuint(first, ==, before.checkpoints + 1);
+	b = enqueue_one(f, "ims-ms", "a@example.com", "second\n");
+	g_usleep(QUEUE_JOURNAL_CHECKPOINT_MS / 2 * 1000);
+	c = enqueue_one(f, "ims-ms", "a@example.com", "third\n");
+	second = wait_checkpoints(f, first);
+	g_assert_cmpuint(second, ==, first + 1);
+}
+
 /* Under steady load the committer is never idle for the checkpoint
  * thread, yet a record is retired within about QUEUE_JOURNAL_MAX_AGE_MS:
  * small commits every 20 ms for 1.5 s take at least one checkpoint,
@@ -2226,6 +2265,7 @@ main(int argc, char **argv)
 	ADD("/queue/journal/fills-up", test_journal_fills_up);
 	ADD("/queue/journal/too-big", test_journal_too_big);
 	ADD("/queue/journal/max-age", test_journal_max_age);
+	ADD("/queue/journal/idle", test_journal_idle);
 	ADD("/queue/commit/lost-directory", test_lost_directory);
 	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);
