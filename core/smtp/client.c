@@ -856,7 +856,9 @@ tx_empty_data(ClientTx *t, GError **error)
 
 /* The content, LF turned into CR LF and dot-stuffed, then the final dot.
  * A failure to read it breaks the session: without the dot the server
- * drops the partial message, which is the only safe end. */
+ * drops the partial message, which is the only safe end.  What is encoded
+ * is written a block at a time, and the last of it with the final dot:
+ * a small message goes out in one write. */
 static gboolean
 tx_content(ClientTx *t, GError **error)
 {
@@ -875,11 +877,13 @@ tx_content(ClientTx *t, GError **error)
 			client_close_broken(t->c);
 			return FALSE;
 		}
-		g_string_truncate(wire, 0);
 		imta_smtp_data_encode(&state, block, (gsize) n, n == 0, wire);
-		if (wire->len > 0 && !smtp_io_write(&t->c->io, wire->str, wire->len,
-						    t->c->timeouts.data_block_ms, error))
+		if (wire->len < SMTP_CLIENT_BLOCK_SIZE && n > 0)
+			continue;
+		if (!smtp_io_write(&t->c->io, wire->str, wire->len, t->c->timeouts.data_block_ms,
+				   error))
 			return client_broke(t->c, error, "while sending the message content");
+		g_string_truncate(wire, 0);
 	} while (n > 0);
 	t->result->data_sent = TRUE;
 	return TRUE;

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -211,11 +212,16 @@ io_connect_wait(int fd, guint timeout_ms, GError **error)
 	return TRUE;
 }
 
+/* Every write is a whole command group, block or reply-awaiting end of
+ * data: Nagle's algorithm would only hold the last piece back until the
+ * server's delayed acknowledgement, milliseconds later. */
 static gboolean
 io_connect_fd(int fd, const struct addrinfo *remote, guint timeout_ms, GError **error)
 {
+	int one = 1;
 	int err;
 
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (connect(fd, remote->ai_addr, remote->ai_addrlen) == 0)
 		return TRUE;
 	err = errno;
