@@ -458,6 +458,23 @@ disp_worker_free(DispWorker *worker)
 
 /* ---- choosing, starting, retiring --------------------------------------------- */
 
+/* Is `a` a better choice than `b` (NULL: none yet)?  Workers are filled
+ * one at a time up to MIN_CONNS, the busiest of them first, so that a
+ * light load keeps few workers busy: sessions that share a worker share
+ * its threads and its group commits.  Once every worker is busy enough
+ * the least busy gets the connection.  Ties go to the oldest. */
+static gboolean
+worker_better(const DispWorker *a, const DispWorker *b, guint min_conns)
+{
+	gboolean a_fills = a->current < min_conns;
+
+	if (b == NULL)
+		return TRUE;
+	if (a_fills != (b->current < min_conns))
+		return a_fills;
+	return a_fills ? a->current > b->current : a->current < b->current;
+}
+
 DispWorker *
 disp_workers_choose(DispService *svc)
 {
@@ -469,7 +486,7 @@ disp_workers_choose(DispService *svc)
 		if (worker->state != DISP_WORKER_READY || worker->broken ||
 		    worker->current >= (guint)svc->cnf->max_conns)
 			continue;
-		if (best == NULL || worker->current < best->current)
+		if (worker_better(worker, best, (guint)svc->cnf->min_conns))
 			best = worker;
 	}
 	return best;

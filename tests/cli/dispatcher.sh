@@ -15,7 +15,7 @@
 # statistics give for it.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 129
+plan 136
 
 PY=${PYTHON3:-python3}
 DISP="$abs_top_builddir/core/libexec/imta-dispatcher"
@@ -134,6 +134,13 @@ def worker_of(name, client):
     return None
 
 
+def current_of(name, pid):
+    for w in service(name)["workers"]:
+        if w["pid"] == pid:
+            return w["current"]
+    return None
+
+
 def wait_for(cond, seconds=10):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -208,6 +215,28 @@ def kill9(port):
     d = Client(port)
     print("D: %s" % d.line()[:9])
     d.say("QUIT"), b.say("QUIT")
+
+
+def fill(port):
+    # MIN_PROCS=2, MAX_PROCS=2, MIN_CONNS=2, MAX_CONNS=4
+    print("two ready: %s" % wait_for(lambda: len(running("ECHO", True)) == 2))
+    clients, where = [], []
+    for _ in range(5):
+        c = Client(port)
+        c.line()
+        clients.append(c)
+        where.append(worker_of("ECHO", c))
+    print("first two together: %s" % (where[0] is not None and where[0] == where[1]))
+    print("next two on the other: %s" %
+          (where[2] is not None and where[2] == where[3] and where[2] != where[0]))
+    print("fifth on the oldest: %s" % (where[4] == where[0]))
+    clients[2].say("QUIT"), clients[3].say("QUIT")
+    print("its sessions end: %s" % wait_for(lambda: current_of("ECHO", where[2]) == 0))
+    c = Client(port)
+    c.line()
+    print("sixth on the one below MIN_CONNS: %s" % (worker_of("ECHO", c) == where[2]))
+    for c in clients[:2] + clients[4:] + [c]:
+        c.say("QUIT")
 
 
 def idle(port):
@@ -573,6 +602,20 @@ check_grep "new clients are served" "$OUT" "D: 220 echo "
 check_grep "the death is logged with its status" "$LOG" \
 	"died unexpectedly (signal 9 (Killed)) after"
 check_grep "with the sessions it took" "$LOG" "with 1 sessions, which are lost"
+
+restart_with "a service of two workers with MIN_CONNS=2 starts" "$(echo_cnf "MIN_PROCS=2
+MAX_PROCS=2
+MIN_CONNS=2
+MAX_CONNS=4")"
+dt fill "$P5" >"$OUT" 2>&1
+check_grep "both workers become ready" "$OUT" "two ready: True"
+check_grep "one worker takes connections up to MIN_CONNS" "$OUT" "first two together: True"
+check_grep "then the next worker does" "$OUT" "next two on the other: True"
+check_grep "above MIN_CONNS, the least busy (the oldest on a tie)" "$OUT" \
+	"fifth on the oldest: True"
+check_grep "the sessions of the second worker end" "$OUT" "its sessions end: True"
+check_grep "a worker below MIN_CONNS comes first" "$OUT" \
+	"sixth on the one below MIN_CONNS: True"
 
 restart_with "a service with MAX_IDLE_TIME=1 starts" "$(echo_cnf "MIN_PROCS=1
 MAX_PROCS=3
