@@ -526,40 +526,49 @@ enqueue_plan(ImtaEnqueue *enq)
 
 /* ---- the message log ------------------------------------------------- */
 
-/* The Message-ID, from the start of the content (memory or spool). */
+/* The start of the content, at most ENQUEUE_BUFFER bytes, from memory or
+ * read from the spool into *buf_r (which the caller frees).  Its length;
+ * 0 for an empty message or a spool that cannot be read. */
+static gsize
+enqueue_content_head(const ImtaEnqueue *enq, const char **head_r, char **buf_r)
+{
+	gsize want = (gsize)MIN(enq->size, (goffset)ENQUEUE_BUFFER);
+	ssize_t n;
+
+	*buf_r = NULL;
+	if (enq->spool_fd < 0) {
+		*head_r = enq->pending->str;
+		return MIN(enq->pending->len, ENQUEUE_BUFFER);
+	}
+	*buf_r = g_malloc(want + 1);
+	*head_r = *buf_r;
+	do
+		n = pread(enq->spool_fd, *buf_r, want, 0);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? (gsize)n : 0;
+}
+
+/* The Message-ID, from the start of the content. */
 static char *
 enqueue_message_id(const ImtaEnqueue *enq)
 {
 	g_autofree char *buf = NULL;
-	gsize want = (gsize)MIN(enq->size, (goffset)ENQUEUE_BUFFER);
-	ssize_t n;
+	const char *head;
+	gsize len = enqueue_content_head(enq, &head, &buf);
 
-	if (enq->spool_fd < 0)
-		return imta_mail_log_find_message_id(enq->pending->str,
-						     MIN(enq->pending->len, ENQUEUE_BUFFER));
-	buf = g_malloc(want + 1);
-	do
-		n = pread(enq->spool_fd, buf, want, 0);
-	while (n < 0 && errno == EINTR);
-	return n > 0 ? imta_mail_log_find_message_id(buf, (gsize)n) : NULL;
+	return len > 0 ? imta_mail_log_find_message_id(head, len) : NULL;
 }
 
 /* Is the message's own Content-Type message/partial?  Reads the header
- * from memory or the start of the spool. */
+ * from the start of the content. */
 static gboolean
 enqueue_is_partial(const ImtaEnqueue *enq)
 {
 	g_autofree char *buf = NULL;
-	gsize want = (gsize)MIN(enq->size, (goffset)ENQUEUE_BUFFER);
-	ssize_t n;
+	const char *head;
+	gsize len = enqueue_content_head(enq, &head, &buf);
 
-	if (enq->spool_fd < 0)
-		return imta_mime_is_partial(enq->pending->str, MIN(enq->pending->len, ENQUEUE_BUFFER));
-	buf = g_malloc(want + 1);
-	do
-		n = pread(enq->spool_fd, buf, want, 0);
-	while (n < 0 && errno == EINTR);
-	return n > 0 && imta_mime_is_partial(buf, (gsize)n);
+	return len > 0 && imta_mime_is_partial(head, len);
 }
 
 /* E entries, once the files are durable: one per recipient and file. */

@@ -48,19 +48,9 @@ queue_set_io_error(GError **error, const ImtaQueue *queue, const char *what, con
 int
 queue_write_all(int fd, const void *data, gsize length)
 {
-	const char *p = data;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = length };
 
-	while (length > 0) {
-		ssize_t n = write(fd, p, length);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		length -= (gsize)n;
-	}
-	return 0;
+	return queue_writev_all(fd, &iov, 1);
 }
 
 int
