@@ -279,11 +279,17 @@ master_now(void)
 	return g_get_real_time() / G_USEC_PER_SEC;
 }
 
+/* The connection to the controller failed, after the DONE of `after`
+ * (NULL: while asking for work). */
 static void
 master_lost(MasterSource *source, const char *after, const GError *error)
 {
-	imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost after %s: %s",
-		 source->channel->name, after, error->message);
+	if (after != NULL)
+		imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost after %s: %s",
+			 source->channel->name, after, error->message);
+	else
+		imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost: %s",
+			 source->channel->name, error->message);
 	source->disconnected = TRUE;
 	g_queue_clear_full(&source->unanswered, g_free);
 }
@@ -483,9 +489,7 @@ master_next_failed(MasterSource *source, const GError *error)
 		imta_log(IMTA_LOG_NOTICE, "%s: stopping on a signal", source->channel->name);
 		return;
 	}
-	imta_log(IMTA_LOG_WARNING, "%s: job controller connection lost: %s",
-		 source->channel->name, error->message);
-	source->disconnected = TRUE;
+	master_lost(source, NULL, error);
 }
 
 /* The next message: with `wait`, a long poll (NULL at the end of work);
