@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <arpa/inet.h>
 
 #include <glib.h>
 
@@ -94,15 +95,25 @@ trace_valid_name(const char *name)
 	return name != NULL && name[0] != '[' && imta_smtp_valid_helo(name);
 }
 
-/* "[192.0.2.1]" or "[IPv6:2001:db8::1]"; NULL when ip is not an address. */
+/* "[192.0.2.1]" or "[IPv6:2001:db8::1]"; NULL when ip is not an address.
+ * An IPv6 zone ("%eth0") has no place in an RFC 5321 address literal and
+ * is left out: g_hostname_is_ip_address() takes any bytes after the '%',
+ * line ends included. */
 static char *
 trace_ip_literal(const char *ip)
 {
-	if (ip == NULL || !g_hostname_is_ip_address(ip))
+	g_autofree char *bare = NULL;
+	struct in6_addr in6;
+	struct in_addr in4;
+
+	if (ip == NULL)
 		return NULL;
-	if (strchr(ip, ':') != NULL)
-		return g_strdup_printf("[IPv6:%s]", ip);
-	return g_strdup_printf("[%s]", ip);
+	if (inet_pton(AF_INET, ip, &in4) == 1)
+		return g_strdup_printf("[%s]", ip);
+	bare = g_strndup(ip, strcspn(ip, "%"));
+	if (inet_pton(AF_INET6, bare, &in6) == 1)
+		return g_strdup_printf("[IPv6:%s]", bare);
+	return NULL;
 }
 
 /* A comment made of words, each kept whole when the line folds. */

@@ -1292,6 +1292,17 @@ static const ReceivedRow received_rows[] = {
 	  "Received: from client.example.org\n"
 	  "\tby mx.example.com (imta) with ESMTP id ID6;\n"
 	  "\tTue, 14 Nov 2023 22:13:20 +0000\n" },
+	/* an IPv6 zone is left out of the literal, whatever it holds */
+	{ { "client.example.org", NULL, "fe80::1%eth0", "mx.example.com", "ESMTP", NULL, "ID12",
+	    NULL, TEST_TIME },
+	  "Received: from client.example.org (unknown [IPv6:fe80::1])\n"
+	  "\tby mx.example.com (imta) with ESMTP id ID12;\n"
+	  "\tTue, 14 Nov 2023 22:13:20 +0000\n" },
+	{ { NULL, NULL, "2001:db8::1%]>\nRCPT TO:<a@b]", "mx.example.com", "ESMTP", NULL, "ID13",
+	    NULL, TEST_TIME },
+	  "Received: from [IPv6:2001:db8::1] (unknown [IPv6:2001:db8::1])\n"
+	  "\tby mx.example.com (imta) with ESMTP id ID13;\n"
+	  "\tTue, 14 Nov 2023 22:13:20 +0000\n" },
 	{ { "client.example.org", "mail.example.org", "192.0.2.1", "mx.example.com", NULL, NULL,
 	    NULL, NULL, TEST_TIME },
 	  "Received: from client.example.org (mail.example.org [192.0.2.1])\n"
