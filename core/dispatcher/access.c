@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/dns.h>
 #include <imta/log.h>
 #include <imta/mappings.h>
@@ -236,7 +237,7 @@ access_ident_send(DispIdent *ident)
 		return FALSE;
 	ident->sent = TRUE;
 	ident->reply = g_string_new(NULL);
-	ident->io_source = g_unix_fd_add(ident->fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+	ident->io_source = imta_fd_watch_add(ident->fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
 					 access_ident_on_io, ident);
 	return TRUE;
 }
@@ -285,7 +286,7 @@ access_ident_on_io(gint fd, GIOCondition condition, gpointer user_data)
 		return G_SOURCE_REMOVE;
 	}
 	if (access_ident_read(ident, &user)) {
-		ident->io_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+		ident->io_source = imta_fd_watch_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
 						 access_ident_on_io, ident);
 		return G_SOURCE_REMOVE;
 	}
@@ -359,7 +360,7 @@ disp_ident_start(DispConn *conn)
 	ident = g_new0(DispIdent, 1);
 	ident->conn = conn;
 	ident->fd = fd;
-	ident->io_source = g_unix_fd_add(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP, access_ident_on_io,
+	ident->io_source = imta_fd_watch_add(fd, G_IO_OUT | G_IO_ERR | G_IO_HUP, access_ident_on_io,
 					 ident);
 	ident->timeout_source = g_timeout_add(DISP_IDENT_TIMEOUT_MS, access_ident_on_timeout,
 					      ident);

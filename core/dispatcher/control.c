@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/daemon.h>
 #include <imta/log.h>
 #include <imta/xtext.h>
@@ -156,7 +157,7 @@ control_client_flush(ControlClient *client)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			if (client->write_source == 0)
-				client->write_source = g_unix_fd_add(client->fd, G_IO_OUT,
+				client->write_source = imta_fd_watch_add(client->fd, G_IO_OUT,
 								     control_client_on_writable,
 								     client);
 			return TRUE;
@@ -343,7 +344,7 @@ control_on_connect(gint fd, GIOCondition condition, gpointer user_data)
 		client->out = g_string_new(NULL);
 		client->link.data = client;
 		g_queue_push_tail_link(&control->clients, &client->link);
-		client->read_source = g_unix_fd_add(cfd, G_IO_IN, control_client_on_readable,
+		client->read_source = imta_fd_watch_add(cfd, G_IO_IN, control_client_on_readable,
 						    client);
 		client->idle_source = g_timeout_add_seconds(DISP_CONTROL_IDLE_SECONDS,
 							    control_client_on_idle, client);
@@ -403,7 +404,7 @@ disp_control_start(DispControl *control)
 	/* After the privilege drop: the user the requests are checked against. */
 	control->euid = geteuid();
 	control->egid = getegid();
-	control->source = g_unix_fd_add(control->fd, G_IO_IN, control_on_connect, control);
+	control->source = imta_fd_watch_add(control->fd, G_IO_IN, control_on_connect, control);
 }
 
 void

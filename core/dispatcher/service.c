@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/config.h>
 #include <imta/dns.h>
 #include <imta/log.h>
@@ -178,7 +179,7 @@ disp_linger_start(Dispatcher *disp, int fd, const char *text)
 	linger->disp = disp;
 	linger->fd = fd;
 	linger->link.data = linger;
-	linger->io_source = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, disp_linger_on_input,
+	linger->io_source = imta_fd_watch_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, disp_linger_on_input,
 					  linger);
 	linger->timeout_source = g_timeout_add_seconds(DISP_LINGER_SECONDS, disp_linger_on_timeout,
 						       linger);
@@ -357,7 +358,7 @@ disp_service_set_accepting(DispService *svc, gboolean on, const char *why)
 		if (listener->fd < 0)
 			continue;
 		if (on && listener->source == 0)
-			listener->source = g_unix_fd_add(listener->fd, G_IO_IN,
+			listener->source = imta_fd_watch_add(listener->fd, G_IO_IN,
 							 disp_listener_on_ready, listener);
 		else if (!on && listener->source != 0)
 			g_clear_handle_id(&listener->source, g_source_remove);

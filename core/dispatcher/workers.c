@@ -16,6 +16,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/daemon.h>
 #include <imta/log.h>
 #include "handoff.h"
@@ -424,7 +425,7 @@ disp_worker_spawn(DispService *svc, GError **error)
 	worker->started_mono = g_get_monotonic_time();
 	worker->idle_since = worker->started_mono;
 	worker->link.data = worker;
-	worker->sock_source = g_unix_fd_add(worker->sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
+	worker->sock_source = imta_fd_watch_add(worker->sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
 					    worker_on_message, worker);
 	worker->child_watch = g_child_watch_add(pid, worker_on_exit, worker);
 	g_queue_push_tail_link(&svc->workers, &worker->link);

@@ -13,6 +13,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/log.h>
 #include <imta/queue.h>
 #include <imta/xtext.h>
@@ -464,7 +465,7 @@ rebuild_start(ImtaQueue *queue, int root_fd, const ImtaCnf *cnf, MessageTable *t
 	    !g_unix_set_fd_nonblocking(rebuild->wake[0], TRUE, &error) ||
 	    !g_unix_set_fd_nonblocking(rebuild->wake[1], TRUE, &error))
 		g_error("queue scan: cannot make a pipe: %s", error->message);
-	rebuild->wake_source = g_unix_fd_add(rebuild->wake[0], G_IO_IN, rebuild_on_wake, rebuild);
+	rebuild->wake_source = imta_fd_watch_add(rebuild->wake[0], G_IO_IN, rebuild_on_wake, rebuild);
 	rebuild->coordinator = g_thread_new("rebuild", rebuild_coordinate, rebuild);
 	return rebuild;
 }

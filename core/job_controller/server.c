@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/daemon.h>
 #include <imta/jc_protocol.h>
 #include <imta/log.h>
@@ -248,7 +249,7 @@ conn_flush(JcConn *conn)
 				return FALSE;
 			}
 			if (conn->write_source == 0)
-				conn->write_source = g_unix_fd_add(conn->fd, G_IO_OUT,
+				conn->write_source = imta_fd_watch_add(conn->fd, G_IO_OUT,
 								   conn_on_writable, conn);
 			return TRUE;
 		}
@@ -470,7 +471,7 @@ server_on_connect(gint fd, GIOCondition condition, gpointer user_data)
 		conn->wait_link.data = conn;
 		conn->link.data = conn;
 		g_queue_push_tail_link(&server->conns, &conn->link);
-		conn->read_source = g_unix_fd_add(cfd, G_IO_IN, conn_on_readable, conn);
+		conn->read_source = imta_fd_watch_add(cfd, G_IO_IN, conn_on_readable, conn);
 	}
 	return G_SOURCE_CONTINUE;
 }
@@ -1285,9 +1286,9 @@ server_start(JcServer *server, GError **error)
 	}
 	server->jobs = jobs_new(server_on_job_exit, server);
 	server->started = server_now();
-	server->listen_source = g_unix_fd_add(server->listen_fd, G_IO_IN, server_on_connect,
+	server->listen_source = imta_fd_watch_add(server->listen_fd, G_IO_IN, server_on_connect,
 					      server);
-	server->notify_source = g_unix_fd_add(server->notify_fd, G_IO_IN, server_on_notices,
+	server->notify_source = imta_fd_watch_add(server->notify_fd, G_IO_IN, server_on_notices,
 					      server);
 	server->tick_source = g_timeout_add_seconds(1, server_tick, server);
 	imta_log(IMTA_LOG_INFO, "%u channels, %u pools, MAX_MESSAGES %u (hash table %u "

@@ -669,6 +669,8 @@ worker_conn_new(const WorkerContext *worker, guint64 id, int fd, const char *loc
 	 * a delayed-ACK wait to each of them. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn = (ImtaConn *)g_source_new(&conn_source_funcs, sizeof(ImtaConn));
+	/* Stays in the poll set while dispatched: imta/fd_watch.h says why. */
+	g_source_set_can_recurse(&conn->source, TRUE);
 	conn->worker = worker;
 	conn->id = id;
 	conn->fd = fd;

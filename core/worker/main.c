@@ -34,6 +34,7 @@
 #include <glib.h>
 #include <glib-unix.h>
 
+#include <imta/fd_watch.h>
 #include <imta/imta.h>
 #include <imta/queue.h>
 #include <imta/jc_protocol.h>
@@ -561,7 +562,7 @@ worker_start(Worker *w, gsize stack_size)
 		return EXIT_UNAVAILABLE;
 	}
 	w->main_loop = g_main_loop_new(NULL, FALSE);
-	w->control_watch = g_unix_fd_add(w->control_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+	w->control_watch = imta_fd_watch_add(w->control_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
 					 worker_on_control, w);
 	w->signal_sources[0] = g_unix_signal_add(SIGTERM, worker_on_stop_signal, w);
 	w->signal_sources[1] = g_unix_signal_add(SIGINT, worker_on_stop_signal, w);
