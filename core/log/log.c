@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <glib.h>
 
@@ -91,28 +92,63 @@ imta_log_reopen(void)
 	g_mutex_unlock(&log_lock);
 }
 
+/* The stamp's seconds change once a second, and formatting them for
+ * every line cost more than the rest of the line.  Under log_lock. */
+static const char *
+log_stamp(time_t seconds)
+{
+	static time_t cached = (time_t)-1;
+	static char text[32];
+	struct tm tm;
+
+	if (seconds != cached && gmtime_r(&seconds, &tm) != NULL &&
+	    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm) > 0)
+		cached = seconds;
+	return text;
+}
+
 void
 imta_logv(ImtaLogLevel level, const char *fmt, va_list args)
 {
-	g_autofree char *text = NULL;
-	g_autoptr(GDateTime) now = NULL;
-	g_autofree char *stamp = NULL;
+	struct timespec now;
+	char line[1024];
+	const char *program;
+	va_list copy;
+	int head, n;
+	FILE *fp;
 
 	if (level > log_max)
 		return;
-	text = g_strdup_vprintf(fmt, args);
+	clock_gettime(CLOCK_REALTIME, &now);
 	g_mutex_lock(&log_lock);
 	if (log_syslog) {
+		g_autofree char *text = g_strdup_vprintf(fmt, args);
+
 		syslog(syslog_levels[level], "%s", text);
 		g_mutex_unlock(&log_lock);
 		return;
 	}
-	now = g_date_time_new_now_utc();
-	stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S");
-	fprintf(log_file != NULL ? log_file : stderr, "%s.%03dZ %s[%ld]: %s: %s\n", stamp,
-		g_date_time_get_microsecond(now) / 1000,
-		log_program != NULL ? log_program : g_get_prgname() != NULL ? g_get_prgname() : "imta",
-		(long)getpid(), level_names[level], text);
+	/* One call per line: stderr has no buffer, and a line written in
+	 * pieces could interleave with another process's. */
+	fp = log_file != NULL ? log_file : stderr;
+	program = log_program;
+	if (program == NULL)
+		program = g_get_prgname() != NULL ? g_get_prgname() : "imta";
+	head = snprintf(line, sizeof line, "%s.%03dZ %s[%ld]: %s: ", log_stamp(now.tv_sec),
+			(int)(now.tv_nsec / 1000000), program, (long)getpid(), level_names[level]);
+	if (head < 0 || (gsize)head >= sizeof line)
+		head = 0;
+	va_copy(copy, args);
+	n = vsnprintf(line + head, sizeof line - (gsize)head, fmt, copy);
+	va_end(copy);
+	if (n >= 0 && (gsize)head + (gsize)n + 1 < sizeof line) {
+		line[head + n] = '\n';
+		fwrite(line, 1, (gsize)head + (gsize)n + 1, fp);
+	} else {
+		g_autofree char *text = g_strdup_vprintf(fmt, args);
+
+		fprintf(fp, "%.*s%s\n", head, line, text);
+	}
 	g_mutex_unlock(&log_lock);
 }
 
