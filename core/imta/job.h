@@ -77,6 +77,10 @@ void imta_message_add_recipient(ImtaMessage *msg, const char *address, const cha
 void imta_message_set_content_bytes(ImtaMessage *msg, GBytes *content);
 void imta_message_set_content_file(ImtaMessage *msg, const char *path, goffset offset,
 				   goffset length);
+/* The content of `from`, the same bytes or the same file region. */
+void imta_message_share_content(ImtaMessage *msg, const ImtaMessage *from);
+/* The content when it is in memory (not a new reference), else NULL. */
+GBytes *imta_message_content_bytes(const ImtaMessage *msg);
 
 const char *imta_message_id(const ImtaMessage *msg);
 const char *imta_message_return_path(const ImtaMessage *msg); /* "" = null path */

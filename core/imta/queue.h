@@ -181,8 +181,14 @@ typedef struct {
 	ImtaMessage *message;  /* envelope, recipients with their outcomes, content */
 } ImtaQueueEntry;
 
-/* Read a queue file (path relative to the root). */
+/* Read a queue file (path relative to the root).  The message's content
+ * stays in the file and is read from there on each use. */
 ImtaQueueEntry *imta_queue_entry_read(ImtaQueue *queue, const char *path, GError **error);
+/* The same for a file about to be delivered: content of up to
+ * IMTA_QUEUE_LOAD_CONTENT_MAX bytes comes into memory with the envelope,
+ * in the same read when it fits, so each use of it costs no open. */
+#define IMTA_QUEUE_LOAD_CONTENT_MAX (1024 * 1024)
+ImtaQueueEntry *imta_queue_entry_load(ImtaQueue *queue, const char *path, GError **error);
 
 /* Record the outcomes the master reported in entry->message's recipients
  * (DELIVERED and FAILED are final; RETRY and NONE are retried):

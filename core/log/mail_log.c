@@ -526,6 +526,13 @@ imta_mail_log_message_id_of(const ImtaMessage *msg)
 
 	if (msg == NULL)
 		return NULL;
+	if (imta_message_content_bytes(msg) != NULL) {
+		GBytes *content = imta_message_content_bytes(msg);
+
+		return imta_mail_log_find_message_id(g_bytes_get_data(content, NULL),
+						     MIN(g_bytes_get_size(content),
+							 (gsize)MAIL_LOG_HEADER_SCAN));
+	}
 	in = imta_message_open_content(msg, NULL);
 	if (in == NULL)
 		return NULL;

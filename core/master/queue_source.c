@@ -393,8 +393,6 @@ master_delivery_new(const MasterSource *source, ImtaQueueEntry *entry)
 {
 	MasterDelivery *delivery = g_new0(MasterDelivery, 1);
 	const ImtaMessage *whole = entry->message;
-	g_autofree char *content = g_build_filename(imta_queue_root(source->queue), entry->path,
-						    NULL);
 	guint n = imta_message_recipient_count(whole);
 
 	delivery->entry = entry;
@@ -405,8 +403,7 @@ master_delivery_new(const MasterSource *source, ImtaQueueEntry *entry)
 	imta_message_set_priority(delivery->msg, imta_message_priority(whole));
 	imta_message_set_source_channel(delivery->msg, imta_message_source_channel(whole));
 	imta_message_set_onward_channel(delivery->msg, imta_message_onward_channel(whole));
-	imta_message_set_content_file(delivery->msg, content, entry->content_offset,
-				      entry->content_size);
+	imta_message_share_content(delivery->msg, whole);
 	for (guint i = 0; i < n; i++) {
 		const ImtaRecipient *rcpt = imta_message_recipient(whole, i);
 
@@ -426,7 +423,7 @@ static ImtaQueueEntry *
 master_open_entry(MasterSource *source, const char *path)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(ImtaQueueEntry) entry = imta_queue_entry_read(source->queue, path, &error);
+	g_autoptr(ImtaQueueEntry) entry = imta_queue_entry_load(source->queue, path, &error);
 	const char *name = source->channel->name;
 	gint64 delay = master_retry_delay(source->channel, IMTA_PRIORITY_NORMAL, 0);
 

@@ -98,6 +98,22 @@ imta_message_set_content_file(ImtaMessage *msg, const char *path, goffset offset
 	msg->content_length = length;
 }
 
+void
+imta_message_share_content(ImtaMessage *msg, const ImtaMessage *from)
+{
+	if (from->content != NULL)
+		imta_message_set_content_bytes(msg, from->content);
+	else
+		imta_message_set_content_file(msg, from->content_path, from->content_offset,
+					      from->content_length);
+}
+
+GBytes *
+imta_message_content_bytes(const ImtaMessage *msg)
+{
+	return msg->content;
+}
+
 const char *
 imta_message_id(const ImtaMessage *msg)
 {

@@ -682,8 +682,38 @@ entry_apply_recorded(QueueEntryPrivate *priv)
 	}
 }
 
+/* Give the message the content that follows the envelope in r->buf,
+ * reading what the envelope's read did not reach. */
+static gboolean
+entry_take_content(Reader *r, QueueEntryPrivate *priv, gsize env_len, GError **error)
+{
+	gsize have = r->buf->len, end = env_len + (gsize)priv->pub.content_size;
+	g_autoptr(GBytes) whole = NULL;
+	g_autoptr(GBytes) content = NULL;
+
+	if (have < end) {
+		gssize n;
+
+		g_byte_array_set_size(r->buf, (guint)end);
+		n = read_at(r->fd, r->buf->data + have, end - have, (goffset)have);
+		if (n < 0) {
+			queue_set_io_error(error, r->queue, "read", r->rel, errno);
+			return FALSE;
+		}
+		if ((gsize)n != end - have) {
+			read_error(r, error, "truncated: the content ends early");
+			return FALSE;
+		}
+	}
+	g_byte_array_set_size(r->buf, (guint)end);
+	whole = g_byte_array_free_to_bytes(g_byte_array_ref(r->buf));
+	content = g_bytes_new_from_bytes(whole, env_len, (gsize)priv->pub.content_size);
+	imta_message_set_content_bytes(priv->pub.message, content);
+	return TRUE;
+}
+
 QueueEntryPrivate *
-queue_file_read(ImtaQueue *queue, int fd, const char *rel, GError **error)
+queue_file_read(ImtaQueue *queue, int fd, const char *rel, gsize content_max, GError **error)
 {
 	g_autoptr(GByteArray) buf = g_byte_array_new();
 	g_autoptr(QueueEntryPrivate) priv = NULL;
@@ -740,5 +770,8 @@ queue_file_read(ImtaQueue *queue, int fd, const char *rel, GError **error)
 	if (priv->pub.next_attempt > (gint64)st.st_mtime)
 		priv->pub.next_attempt = (gint64)st.st_mtime;
 	entry_apply_recorded(priv);
+	if (content_max > 0 && (guint64)priv->pub.content_size <= content_max &&
+	    !entry_take_content(&r, priv, (gsize)env_len, error))
+		return NULL;
 	return g_steal_pointer(&priv);
 }

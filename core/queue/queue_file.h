@@ -162,8 +162,11 @@ typedef struct {
 
 /* Parse the queue file open on `fd`; `rel` is its path relative to the
  * root (its name gives the attempts, id and type).  Every error names the
- * file. */
-QueueEntryPrivate *queue_file_read(ImtaQueue *queue, int fd, const char *rel, GError **error);
+ * file.  Content of at most `content_max` bytes is read into memory with
+ * the envelope; larger content stays in the file, where the message's
+ * stream finds it. */
+QueueEntryPrivate *queue_file_read(ImtaQueue *queue, int fd, const char *rel, gsize content_max,
+				   GError **error);
 
 /* Append an "R" record and an "A" record. */
 void queue_file_format_outcome(GString *out, gint64 now, guint index, ImtaOutcome outcome,

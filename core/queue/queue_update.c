@@ -26,8 +26,8 @@
 
 #include "queue_file.h"
 
-ImtaQueueEntry *
-imta_queue_entry_read(ImtaQueue *queue, const char *path, GError **error)
+static ImtaQueueEntry *
+queue_entry_read(ImtaQueue *queue, const char *path, gsize content_max, GError **error)
 {
 	QueueEntryPrivate *priv;
 	int fd;
@@ -47,9 +47,21 @@ imta_queue_entry_read(ImtaQueue *queue, const char *path, GError **error)
 		queue_set_io_error(error, queue, "open", path, errno);
 		return NULL;
 	}
-	priv = queue_file_read(queue, fd, path, error);
+	priv = queue_file_read(queue, fd, path, content_max, error);
 	close(fd);
 	return priv != NULL ? &priv->pub : NULL;
+}
+
+ImtaQueueEntry *
+imta_queue_entry_read(ImtaQueue *queue, const char *path, GError **error)
+{
+	return queue_entry_read(queue, path, 0, error);
+}
+
+ImtaQueueEntry *
+imta_queue_entry_load(ImtaQueue *queue, const char *path, GError **error)
+{
+	return queue_entry_read(queue, path, IMTA_QUEUE_LOAD_CONTENT_MAX, error);
 }
 
 void

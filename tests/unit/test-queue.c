@@ -682,6 +682,51 @@ enqueue_sized(Fixture *f, const char *content, gsize size)
 	return enq;
 }
 
+/* A file about to be delivered comes with its content in memory up to
+ * IMTA_QUEUE_LOAD_CONTENT_MAX, whether or not the envelope's read reached
+ * all of it, and never with the outcome records that follow; larger
+ * content, and any content of a plain read, stays in the file. */
+static void
+test_load_content(Fixture *f, gconstpointer data)
+{
+	const gsize sizes[] = { 0, 100, 200 * 1024, IMTA_QUEUE_LOAD_CONTENT_MAX,
+				IMTA_QUEUE_LOAD_CONTENT_MAX + 1 };
+	g_autofree char *content = g_malloc(IMTA_QUEUE_LOAD_CONTENT_MAX + 1);
+
+	for (gsize i = 0; i < IMTA_QUEUE_LOAD_CONTENT_MAX + 1; i++)
+		content[i] = (char)('a' + i % 23);
+	for (guint k = 0; k < G_N_ELEMENTS(sizes); k++) {
+		g_autoptr(ImtaEnqueue) enq = enqueue_sized(f, content, sizes[k]);
+		g_autoptr(ImtaQueueEntry) read = NULL;
+		g_autoptr(ImtaQueueEntry) loaded = NULL;
+		g_autoptr(ImtaQueueEntry) again = NULL;
+		g_autoptr(GError) error = NULL;
+		gboolean in_memory = sizes[k] <= IMTA_QUEUE_LOAD_CONTENT_MAX;
+
+		add_rcpt(enq, channel(f, "l"), "a@example.com");
+		add_rcpt(enq, channel(f, "l"), "b@example.com");
+		commit_ok(enq);
+		read = read_ok(f, imta_enqueue_files(enq)[0]);
+		g_assert_null(imta_message_content_bytes(read->message));
+		assert_content(read, content, sizes[k]);
+
+		loaded = imta_queue_entry_load(f->queue, read->path, &error);
+		g_assert_no_error(error);
+		g_assert_true((imta_message_content_bytes(loaded->message) != NULL) == in_memory);
+		assert_content(loaded, content, sizes[k]);
+
+		report(loaded, 0, IMTA_OUTCOME_DELIVERED, "ok");
+		report(loaded, 1, IMTA_OUTCOME_RETRY, "try later");
+		record_ok(f, loaded, 60, "later");
+		again = imta_queue_entry_load(f->queue, loaded->path, &error);
+		g_assert_no_error(error);
+		g_assert_true((imta_message_content_bytes(again->message) != NULL) == in_memory);
+		assert_content(again, content, sizes[k]);
+		g_assert_cmpint(imta_message_recipient(again->message, 0)->outcome, ==,
+				IMTA_OUTCOME_DELIVERED);
+	}
+}
+
 /* Content is kept in memory up to QUEUE_CONTENT_MEMORY_MAX while the
  * process's budget lasts, spooled beyond either, intact both ways, and
  * every byte of the budget comes back. */
@@ -2247,6 +2292,7 @@ main(int argc, char **argv)
 	ADD("/queue/record/saturates", test_record_saturates);
 	ADD("/queue/admin/hold-release-delete", test_hold_release_delete);
 	ADD("/queue/read/torn-trailer", test_torn_trailer);
+	ADD("/queue/read/load-content", test_load_content);
 	ADD("/queue/read/truncated-content", test_truncated_content);
 	ADD("/queue/read/malformed", test_malformed_files);
 	ADD("/queue/read/bad-paths", test_read_bad_paths);
