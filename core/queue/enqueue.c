@@ -64,6 +64,8 @@ typedef struct {
 	int tmp_fd;             /* an unnamed temporary file, or -1 */
 	char *tmp_name;         /* a named one; NULL until created */
 	char *final_name;
+	GString *envelope;      /* kept with `data` when the content was in memory */
+	struct iovec data[2];   /* what was written: envelope, content */
 } EnqueueFile;
 
 struct _ImtaEnqueue {
@@ -446,6 +448,8 @@ enqueue_file_free(gpointer p)
 	g_array_unref(file->rcpts);
 	g_free(file->tmp_name);
 	g_free(file->final_name);
+	if (file->envelope != NULL)
+		g_string_free(file->envelope, TRUE);
 	g_free(file);
 }
 
@@ -671,21 +675,18 @@ enqueue_create_tmp(ImtaQueue *queue, char **name_r)
 	return fd;
 }
 
-/* The envelope, then the content: from memory in the same write, or
- * copied from the spool.  0, or -1 with errno. */
+/* The envelope, then the content: from memory in the same write (`data`
+ * says what was written), or copied from the spool.  0, or -1 with errno. */
 static int
-enqueue_write_content(ImtaEnqueue *enq, int fd, const GString *envelope)
+enqueue_write_content(ImtaEnqueue *enq, int fd, const GString *envelope, struct iovec data[2])
 {
-	struct iovec iov[2] = {
-		{ .iov_base = envelope->str, .iov_len = envelope->len },
-		{ .iov_base = enq->pending->str, .iov_len = enq->pending->len },
-	};
-
 	if (enq->spool_fd >= 0)
 		return queue_write_all(fd, envelope->str, envelope->len) < 0
 			       ? -1
 			       : enqueue_copy_content(enq->spool_fd, fd, enq->size);
-	return queue_writev_all(fd, iov, G_N_ELEMENTS(iov));
+	data[0] = (struct iovec){ .iov_base = envelope->str, .iov_len = envelope->len };
+	data[1] = (struct iovec){ .iov_base = enq->pending->str, .iov_len = enq->pending->len };
+	return queue_writev_all(fd, data, 2);
 }
 
 static gboolean
@@ -720,7 +721,7 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 			return FALSE;
 		}
 	}
-	if (enqueue_write_content(enq, fd, envelope) < 0) {
+	if (enqueue_write_content(enq, fd, envelope, file->data) < 0) {
 		queue_set_io_error(error, queue, "write",
 				   file->tmp_name != NULL ? file->tmp_name : file->final_name, errno);
 		if (file->tmp_fd < 0)
@@ -732,6 +733,9 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 		queue_set_io_error(error, queue, "write", file->tmp_name, errno);
 		return FALSE;
 	}
+	/* The journal takes the bytes from `data` rather than from the file. */
+	if (enq->spool_fd < 0)
+		file->envelope = g_steal_pointer(&envelope);
 	return TRUE;
 }
 
@@ -812,6 +816,8 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 		}
 		tmps[i].fd = file->tmp_fd;
 		tmps[i].name = file->tmp_name;
+		tmps[i].data = file->envelope != NULL ? file->data : NULL;
+		tmps[i].n_data = G_N_ELEMENTS(file->data);
 		final_names[i] = file->final_name;
 	}
 	/* The committer removes every file of a failed commit itself.  A

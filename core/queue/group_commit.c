@@ -324,7 +324,8 @@ commit_journal_records(QueueCommitter *committer, GPtrArray *batch)
 
 		if (!commit_request_ok(req))
 			continue;
-		errnum = queue_journal_batch_add(committer->journal, req->final_names, req->n);
+		errnum = queue_journal_batch_add(committer->journal, req->final_names, req->tmps,
+						 req->n);
 		if (errnum == 0)
 			continue;
 		commit_set_error(&error, committer->root, "record in the journal",

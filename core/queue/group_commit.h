@@ -66,6 +66,8 @@
 #ifndef IMTA_QUEUE_GROUP_COMMIT_H
 #define IMTA_QUEUE_GROUP_COMMIT_H
 
+#include <sys/uio.h>
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -84,10 +86,14 @@ void queue_committer_free(QueueCommitter *committer);
  * one relative to the root (fd -1).  Unnamed files are preferred: linking
  * one into place is a single directory operation where create + rename
  * are two, and a crash leaves nothing to clean up.  The caller keeps
- * owning (and closes) the descriptors. */
+ * owning (and closes) the descriptors.  `data`, when not NULL, is what
+ * the file holds, still in the caller's memory until the commit returns:
+ * the journal copies it from there rather than read the file back. */
 typedef struct {
 	int fd;
 	const char *name;
+	const struct iovec *data;
+	guint n_data;
 } QueueTmpFile;
 
 /* Make `n` temporary files durable under their final names (relative to

@@ -436,14 +436,53 @@ queue_journal_batch_begin(QueueJournal *journal)
 	journal->batch_too_big = FALSE;
 }
 
-/* Append one file (header, name, content) to the batch; 0 or an errno. */
-static int
-journal_add_file(QueueJournal *journal, const char *final_name)
+/* Make room for one file's header, name and `size` bytes of content at
+ * the end of the batch; returns where the content goes, or NULL for
+ * content larger than a segment, which is not copied at all: the batch
+ * goes to syncfs instead. */
+static guchar *
+journal_append_file(QueueJournal *journal, const char *final_name, gsize size)
 {
 	GByteArray *b = journal->batch;
 	gsize name_len = strlen(final_name);
 	gsize at = b->len;
+
+	if ((guint64)size > journal->size)
+		return NULL;
+	g_byte_array_set_size(b, (guint)(at + JOURNAL_FILE_HEADER + name_len + size));
+	put_u32(b->data + at, (guint32)name_len);
+	put_u32(b->data + at + 4, 0);
+	put_u64(b->data + at + 8, (guint64)size);
+	memcpy(b->data + at + JOURNAL_FILE_HEADER, final_name, name_len);
+	return b->data + at + JOURNAL_FILE_HEADER + name_len;
+}
+
+/* Append a file whose bytes the committing process still holds. */
+static int
+journal_add_data(QueueJournal *journal, const char *final_name, const QueueTmpFile *tmp)
+{
+	gsize size = 0;
+	guchar *p;
+
+	for (guint i = 0; i < tmp->n_data; i++)
+		size += tmp->data[i].iov_len;
+	p = journal_append_file(journal, final_name, size);
+	if (p == NULL)
+		return EFBIG;
+	for (guint i = 0; i < tmp->n_data; i++) {
+		memcpy(p, tmp->data[i].iov_base, tmp->data[i].iov_len);
+		p += tmp->data[i].iov_len;
+	}
+	return 0;
+}
+
+/* Append one file (header, name, content) to the batch, its content read
+ * back from the page cache; 0 or an errno. */
+static int
+journal_add_file(QueueJournal *journal, const char *final_name)
+{
 	struct stat st;
+	guchar *p;
 	int errnum;
 	int fd = openat(journal->root_fd, final_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
@@ -454,25 +493,15 @@ journal_add_file(QueueJournal *journal, const char *final_name)
 		close(fd);
 		return errnum;
 	}
-	/* Not read into memory at all: the batch goes to syncfs instead. */
-	if ((guint64)st.st_size > journal->size) {
-		close(fd);
-		return EFBIG;
-	}
-	g_byte_array_set_size(b, (guint)(at + JOURNAL_FILE_HEADER + name_len + (gsize)st.st_size));
-	put_u32(b->data + at, (guint32)name_len);
-	put_u32(b->data + at + 4, 0);
-	put_u64(b->data + at + 8, (guint64)st.st_size);
-	memcpy(b->data + at + JOURNAL_FILE_HEADER, final_name, name_len);
-	/* Read back from the page cache: the file was just written. */
-	errnum = journal_pread_all(fd, b->data + at + JOURNAL_FILE_HEADER + name_len,
-				   (gsize)st.st_size, 0);
+	p = journal_append_file(journal, final_name, (gsize)st.st_size);
+	errnum = p != NULL ? journal_pread_all(fd, p, (gsize)st.st_size, 0) : EFBIG;
 	close(fd);
 	return errnum;
 }
 
 int
-queue_journal_batch_add(QueueJournal *journal, const char *const *final_names, guint n)
+queue_journal_batch_add(QueueJournal *journal, const char *const *final_names,
+			const QueueTmpFile *tmps, guint n)
 {
 	GByteArray *b = journal->batch;
 	gsize start = b->len;
@@ -480,7 +509,8 @@ queue_journal_batch_add(QueueJournal *journal, const char *const *final_names, g
 
 	g_byte_array_set_size(b, (guint)(start + JOURNAL_RECORD_HEADER));
 	for (guint i = 0; errnum == 0 && i < n; i++)
-		errnum = journal_add_file(journal, final_names[i]);
+		errnum = tmps[i].data != NULL ? journal_add_data(journal, final_names[i], &tmps[i])
+					      : journal_add_file(journal, final_names[i]);
 	if (errnum == 0 && b->len - start > journal->size - JOURNAL_HEADER_SIZE)
 		errnum = EFBIG;
 	if (errnum != 0)

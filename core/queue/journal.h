@@ -42,6 +42,8 @@
 
 #include <glib.h>
 
+#include "group_commit.h"
+
 G_BEGIN_DECLS
 
 #define QUEUE_JOURNAL_DIR ".journal"
@@ -67,9 +69,12 @@ void queue_journal_free(QueueJournal *journal);
  * together.  Only the thread running the committer's turn calls these
  * (group_commit.c: one turn at a time). */
 void queue_journal_batch_begin(QueueJournal *journal);
-/* Add a record of `n` files, read back from their final names (relative to
- * the root), which must be in place.  0 or an errno. */
-int queue_journal_batch_add(QueueJournal *journal, const char *const *final_names, guint n);
+/* Add a record of `n` files under their final names (relative to the
+ * root), which must be in place: each file's bytes come from its
+ * tmps[i].data, or are read back from the file when that is NULL.  0 or
+ * an errno. */
+int queue_journal_batch_add(QueueJournal *journal, const char *const *final_names,
+			    const QueueTmpFile *tmps, guint n);
 /* Whether the batch fits in the free part of the segment.  When it does
  * not, the committer syncs the file system instead, then calls
  * queue_journal_reset. */

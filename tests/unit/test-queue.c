@@ -1865,6 +1865,26 @@ test_journal_reboot(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(on_disk->len, ==, files->len);
 }
 
+/* Content spooled to a file (over QUEUE_CONTENT_MEMORY_MAX) reaches the
+ * journal read back from the queue file, content held in memory from the
+ * enqueue's own buffers: a reboot restores both alike. */
+static void
+test_journal_reboot_spooled(Fixture *f, gconstpointer data)
+{
+	g_autoptr(GPtrArray) contents = NULL;
+	g_autofree char *crashed = NULL;
+	g_autoptr(GPtrArray) files = journal_commit_and_crash(f, 2, QUEUE_CONTENT_MEMORY_MAX + 4096,
+							      &contents, &crashed);
+
+	journal_lose_page_cache(f, files);
+	g_setenv("IMTA_TEST_BOOT_ID", "another-boot", TRUE);
+	fixture_open(f, NULL);
+	g_unsetenv("IMTA_TEST_BOOT_ID");
+	for (guint i = 0; i < files->len; i++)
+		assert_file_bytes(f, files->pdata[i], contents->pdata[i]);
+	g_assert_null(journal_segment(f));
+}
+
 /* Only processes died (same boot id): the page cache kept every file, so
  * nothing is rebuilt (a file removed since stays removed). */
 static void
@@ -2306,6 +2326,7 @@ main(int argc, char **argv)
 		   GINT_TO_POINTER(COMMIT_MODE_JOURNAL), fixture_setup, test_group_commit,
 		   fixture_teardown);
 	ADD("/queue/journal/reboot", test_journal_reboot);
+	ADD("/queue/journal/reboot-spooled", test_journal_reboot_spooled);
 	ADD("/queue/journal/same-boot", test_journal_same_boot);
 	ADD("/queue/journal/torn-tail", test_journal_torn_tail);
 	ADD("/queue/journal/fills-up", test_journal_fills_up);
