@@ -176,10 +176,12 @@ job_finish(RelayJob *rj, ImtaMessage *msg)
 	return ok;
 }
 
-/* The whole content, read once (bounded by the channel's size limits). */
+/* The whole content, read once (bounded by the channel's size limits),
+ * or shared when the message holds it in memory already. */
 static GBytes *
 job_read_content(const ImtaMessage *msg, GError **error)
 {
+	GBytes *held = imta_message_content_bytes(msg);
 	goffset size = imta_message_size(msg);
 	g_autoptr(GInputStream) stream = NULL;
 	g_autofree char *data = NULL;
@@ -191,6 +193,8 @@ job_read_content(const ImtaMessage *msg, GError **error)
 			    (gint64)size);
 		return NULL;
 	}
+	if (held != NULL)
+		return g_bytes_ref(held);
 	stream = imta_message_open_content(msg, error);
 	if (stream == NULL)
 		return NULL;
