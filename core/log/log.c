@@ -136,8 +136,11 @@ imta_logv(ImtaLogLevel level, const char *fmt, va_list args)
 		program = g_get_prgname() != NULL ? g_get_prgname() : "imta";
 	head = snprintf(line, sizeof line, "%s.%03dZ %s[%ld]: %s: ", log_stamp(now.tv_sec),
 			(int)(now.tv_nsec / 1000000), program, (long)getpid(), level_names[level]);
-	if (head < 0 || (gsize)head >= sizeof line)
+	/* A header too long for the buffer goes out cut, never dropped. */
+	if (head < 0)
 		head = 0;
+	else if ((gsize)head >= sizeof line)
+		head = (int)sizeof line - 1;
 	va_copy(copy, args);
 	n = vsnprintf(line + head, sizeof line - (gsize)head, fmt, copy);
 	va_end(copy);

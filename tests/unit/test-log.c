@@ -1,7 +1,8 @@
 /*
  * test-log.c - the process log's lines: their stamp, program, pid and
- * level, short and long texts whole on one line each, the level filter,
- * and lines from many threads never mixed.
+ * level, short and long texts whole on one line each, a header too long
+ * for the line buffer, the level filter, and lines from many threads
+ * never mixed.
  */
 #include "config.h"
 
@@ -99,6 +100,28 @@ test_lines(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(check_prefix(lines[3], "debug", now), ==, "now at this level");
 }
 
+/* A header longer than the line buffer (a very long program name) is cut
+ * there, and the text still follows it on the same line. */
+static void
+test_long_header(Fixture *f, gconstpointer data)
+{
+	g_autofree char *program = g_strnfill(1500, 'p');
+	g_autoptr(GError) error = NULL;
+	g_auto(GStrv) lines = NULL;
+	gsize len;
+
+	g_assert_true(imta_log_open(program, f->path, &error));
+	g_assert_no_error(error);
+	imta_log(IMTA_LOG_NOTICE, "after a long name");
+	lines = log_lines(f);
+	g_assert_cmpuint(g_strv_length(lines), ==, 1);
+	len = strlen(lines[0]);
+	g_assert_cmpuint(len, ==, 1023 + strlen("after a long name"));
+	g_assert_cmpint(lines[0][23], ==, 'Z');
+	g_assert_true(g_str_has_prefix(lines[0] + 24, " ppppp"));
+	g_assert_true(g_str_has_suffix(lines[0], "pppafter a long name"));
+}
+
 #define THREADS 4
 #define LINES_PER_THREAD 2000
 
@@ -153,6 +176,8 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add("/log/lines", Fixture, NULL, fixture_set_up, test_lines, fixture_tear_down);
 	g_test_add("/log/threads", Fixture, NULL, fixture_set_up, test_threads,
+		   fixture_tear_down);
+	g_test_add("/log/long-header", Fixture, NULL, fixture_set_up, test_long_header,
 		   fixture_tear_down);
 	return g_test_run();
 }
