@@ -81,6 +81,11 @@ void imta_message_set_content_file(ImtaMessage *msg, const char *path, goffset o
 void imta_message_share_content(ImtaMessage *msg, const ImtaMessage *from);
 /* The content when it is in memory (not a new reference), else NULL. */
 GBytes *imta_message_content_bytes(const ImtaMessage *msg);
+/* The first `max` bytes of the content (all of it when it is shorter):
+ * the message's own bytes when it holds them, else read from its file,
+ * fewer when the file ends early.  NULL, with `error` set, when the file
+ * cannot be read. */
+GBytes *imta_message_read_content(const ImtaMessage *msg, gsize max, GError **error);
 
 const char *imta_message_id(const ImtaMessage *msg);
 const char *imta_message_return_path(const ImtaMessage *msg); /* "" = null path */

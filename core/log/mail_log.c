@@ -520,25 +520,12 @@ imta_mail_log_find_message_id(const char *text, gsize len)
 char *
 imta_mail_log_message_id_of(const ImtaMessage *msg)
 {
-	g_autoptr(GInputStream) in = NULL;
-	g_autofree char *buf = NULL;
-	gsize want, got = 0;
+	g_autoptr(GBytes) head = NULL;
 
 	if (msg == NULL)
 		return NULL;
-	if (imta_message_content_bytes(msg) != NULL) {
-		GBytes *content = imta_message_content_bytes(msg);
-
-		return imta_mail_log_find_message_id(g_bytes_get_data(content, NULL),
-						     MIN(g_bytes_get_size(content),
-							 (gsize)MAIL_LOG_HEADER_SCAN));
-	}
-	in = imta_message_open_content(msg, NULL);
-	if (in == NULL)
+	head = imta_message_read_content(msg, MAIL_LOG_HEADER_SCAN, NULL);
+	if (head == NULL)
 		return NULL;
-	want = (gsize)MIN(imta_message_size(msg), (goffset)MAIL_LOG_HEADER_SCAN);
-	buf = g_malloc(want + 1);
-	if (want > 0 && !g_input_stream_read_all(in, buf, want, &got, NULL, NULL))
-		return NULL;
-	return imta_mail_log_find_message_id(buf, got);
+	return imta_mail_log_find_message_id(g_bytes_get_data(head, NULL), g_bytes_get_size(head));
 }

@@ -352,11 +352,11 @@ master_content_keywords(const MasterSource *source, ImtaMessage *msg,
 			const ImtaQueueEntry *entry)
 {
 	const ImtaChannel *ch = source->channel;
-	g_autoptr(GInputStream) in = NULL;
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) content = NULL;
 	g_autoptr(GBytes) labelled = NULL;
 	g_autoptr(GBytes) seven = NULL;
-	g_autofree char *buf = NULL;
+	const char *buf;
 	gsize got = 0;
 
 	if (ch->charset7 == NULL && ch->charset8 == NULL && ch->charsetesc == NULL &&
@@ -364,14 +364,15 @@ master_content_keywords(const MasterSource *source, ImtaMessage *msg,
 		return;
 	if (entry->content_size > MASTER_MAX_CONVERT)
 		return;
-	in = imta_message_open_content(msg, &error);
-	buf = g_malloc((gsize)entry->content_size + 1);
-	if (in == NULL ||
-	    !g_input_stream_read_all(in, buf, (gsize)entry->content_size, &got, NULL, &error)) {
+	content = imta_message_read_content(msg, (gsize)entry->content_size, &error);
+	if (content == NULL) {
 		imta_log(IMTA_LOG_WARNING, "%s: %s: content keywords not applied: %s",
 			 ch->name, entry->path, error != NULL ? error->message : "unreadable");
 		return;
 	}
+	buf = g_bytes_get_data(content, &got);
+	if (buf == NULL)
+		buf = ""; /* an empty message */
 	labelled = imta_mime_label_charsets(buf, got, ch->charset7, ch->charset8, ch->charsetesc);
 	if (ch->eightbit == IMTA_EIGHT_SEVENBIT) {
 		gsize n = 0;

@@ -114,6 +114,26 @@ imta_message_content_bytes(const ImtaMessage *msg)
 	return msg->content;
 }
 
+GBytes *
+imta_message_read_content(const ImtaMessage *msg, gsize max, GError **error)
+{
+	goffset size = imta_message_size(msg);
+	gsize want = size > 0 ? (gsize)MIN((guint64)size, (guint64)max) : 0;
+	g_autoptr(GInputStream) in = NULL;
+	g_autofree char *buf = NULL;
+	gsize got = 0;
+
+	if (msg->content != NULL)
+		return g_bytes_new_from_bytes(msg->content, 0, want);
+	in = imta_message_open_content(msg, error);
+	if (in == NULL)
+		return NULL;
+	buf = g_malloc(want + 1);
+	if (want > 0 && !g_input_stream_read_all(in, buf, want, &got, NULL, error))
+		return NULL;
+	return g_bytes_new_take(g_steal_pointer(&buf), got);
+}
+
 const char *
 imta_message_id(const ImtaMessage *msg)
 {

@@ -181,11 +181,8 @@ job_finish(RelayJob *rj, ImtaMessage *msg)
 static GBytes *
 job_read_content(const ImtaMessage *msg, GError **error)
 {
-	GBytes *held = imta_message_content_bytes(msg);
 	goffset size = imta_message_size(msg);
-	g_autoptr(GInputStream) stream = NULL;
-	g_autofree char *data = NULL;
-	gsize got = 0;
+	g_autoptr(GBytes) content = NULL;
 
 	if (size < 0 || size > RELAY_MAX_CONTENT) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
@@ -193,21 +190,16 @@ job_read_content(const ImtaMessage *msg, GError **error)
 			    (gint64)size);
 		return NULL;
 	}
-	if (held != NULL)
-		return g_bytes_ref(held);
-	stream = imta_message_open_content(msg, error);
-	if (stream == NULL)
+	content = imta_message_read_content(msg, (gsize)size, error);
+	if (content == NULL)
 		return NULL;
-	data = g_malloc((gsize)size + 1);
-	if (!g_input_stream_read_all(stream, data, (gsize)size, &got, NULL, error))
-		return NULL;
-	if (got != (gsize)size) {
+	if (g_bytes_get_size(content) != (gsize)size) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
 			    "the content ends after %" G_GSIZE_FORMAT " of %" G_GINT64_FORMAT
-			    " bytes", got, (gint64)size);
+			    " bytes", g_bytes_get_size(content), (gint64)size);
 		return NULL;
 	}
-	return g_bytes_new_take(g_steal_pointer(&data), (gsize)size);
+	return g_steal_pointer(&content);
 }
 
 static void

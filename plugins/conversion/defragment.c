@@ -86,18 +86,8 @@ defrag_visit(const char *path, guint attempts, gboolean held, gpointer user_data
 static GBytes *
 defrag_read_head(const ImtaQueueEntry *entry, gboolean whole, GError **error)
 {
-	g_autoptr(GInputStream) in = imta_message_open_content(entry->message, error);
-	gsize want = whole ? (gsize) MIN(entry->content_size, CONVERSION_MAX_MESSAGE)
-			   : (gsize) MIN(entry->content_size, DEFRAG_HEAD);
-	g_autofree char *buf = NULL;
-	gsize got = 0;
-
-	if (in == NULL)
-		return NULL;
-	buf = g_malloc(want + 1);
-	if (!g_input_stream_read_all(in, buf, want, &got, NULL, error))
-		return NULL;
-	return g_bytes_new_take(g_steal_pointer(&buf), got);
+	return imta_message_read_content(entry->message,
+					 whole ? (gsize)CONVERSION_MAX_MESSAGE : DEFRAG_HEAD, error);
 }
 
 /* The other queue files of this channel holding parts of the same set. */

@@ -685,7 +685,8 @@ enqueue_sized(Fixture *f, const char *content, gsize size)
 /* A file about to be delivered comes with its content in memory up to
  * IMTA_QUEUE_LOAD_CONTENT_MAX, whether or not the envelope's read reached
  * all of it, and never with the outcome records that follow; larger
- * content, and any content of a plain read, stays in the file. */
+ * content, and any content of a plain read, stays in the file.
+ * imta_message_read_content() gives the same bytes from either. */
 static void
 test_load_content(Fixture *f, gconstpointer data)
 {
@@ -714,6 +715,18 @@ test_load_content(Fixture *f, gconstpointer data)
 		g_assert_no_error(error);
 		g_assert_true((imta_message_content_bytes(loaded->message) != NULL) == in_memory);
 		assert_content(loaded, content, sizes[k]);
+		/* The first bytes, or all, the same from the file and from memory. */
+		for (guint m = 0; m < 2; m++) {
+			const ImtaMessage *msg = m == 0 ? read->message : loaded->message;
+			g_autoptr(GBytes) head = imta_message_read_content(msg, 150, &error);
+			g_autoptr(GBytes) all = imta_message_read_content(msg, G_MAXSIZE, &error);
+
+			g_assert_no_error(error);
+			g_assert_cmpmem(g_bytes_get_data(head, NULL), g_bytes_get_size(head), content,
+					MIN(sizes[k], 150));
+			g_assert_cmpmem(g_bytes_get_data(all, NULL), g_bytes_get_size(all), content,
+					sizes[k]);
+		}
 
 		report(loaded, 0, IMTA_OUTCOME_DELIVERED, "ok");
 		report(loaded, 1, IMTA_OUTCOME_RETRY, "try later");
