@@ -11,7 +11,8 @@
  * lives on one of them for its whole life, and every callback for it runs
  * on that thread, never two at once.  Callbacks must not block: work that
  * waits on disks or servers (enqueue, directory lookups) goes through
- * imta_conn_run(), which runs it on the worker's blocking pool and calls
+ * imta_conn_run(), which runs it on the worker's blocking pool (or on the
+ * connection's own thread, when no other connection shares it) and calls
  * back on the connection's thread when it is done.  Different connections'
  * callbacks run concurrently on different threads, so a plugin's shared
  * state needs locks (or none: prefer per-session state).
@@ -171,9 +172,11 @@ typedef void (*ImtaConnWorkFn)(gpointer data);
 typedef void (*ImtaConnDoneFn)(ImtaConn *conn, gpointer session, gpointer data);
 
 /* Run work(data) on the worker's blocking pool, then done(conn, session,
- * data) on the connection's thread.  Input is paused from the call until
- * done returns (done may resume it earlier by design of the plugin, or
- * call imta_conn_close).  done always runs, even if the client went away
+ * data) on the connection's thread.  When the connection is alone on its
+ * thread, work may run there, before imta_conn_run returns; done never
+ * runs before imta_conn_run has returned.  Input is paused from the call
+ * until done returns (done may resume it earlier by design of the plugin,
+ * or call imta_conn_close).  done always runs, even if the client went away
  * meanwhile (imta_conn_eof, or writes are then discarded), so `data` has
  * one owner: the done callback. */
 void imta_conn_run(ImtaConn *conn, ImtaConnWorkFn work, ImtaConnDoneFn done, gpointer data);

@@ -519,6 +519,36 @@ conn_update_deadline(ImtaConn *conn)
 	g_source_set_ready_time(&conn->source, next);
 }
 
+/* Call a finished job's done; the caller processes the connection. */
+static void
+conn_job_finish(ImtaConn *conn, WorkerJob *job)
+{
+	conn->run_pending--;
+	if (job->done != NULL)
+		job->done(conn, conn->session, job->data);
+	g_free(job);
+	if (conn->run_pending == 0 && (conn->in_len > 0 || conn->eof))
+		conn->notify = TRUE;
+}
+
+/* The dones owed for work that ran inline; TRUE when there were any.
+ * Each job's reference keeps the source alive past its done, and the
+ * connection's own dispatch holds another. */
+static gboolean
+conn_finish_inline(ImtaConn *conn)
+{
+	WorkerJob *job;
+	gboolean any = FALSE;
+
+	while ((job = conn->ran_inline) != NULL) {
+		conn->ran_inline = job->next;
+		conn_job_finish(conn, job);
+		g_source_unref(&conn->source);
+		any = TRUE;
+	}
+	return any;
+}
+
 static void
 conn_process(ImtaConn *conn)
 {
@@ -530,6 +560,10 @@ conn_process(ImtaConn *conn)
 		if (conn->tls_state == CONN_TLS_PENDING && conn->out_clear == 0 && !conn->dead &&
 		    !conn->closing)
 			conn_tls_begin(conn);
+		if (conn_finish_inline(conn))
+			called = TRUE;
+		if (conn->finished)
+			return;
 		if (conn_input_due(conn)) {
 			conn_call_input(conn);
 			called = TRUE;
@@ -732,12 +766,7 @@ worker_conn_job_done(WorkerJob *job)
 {
 	ImtaConn *conn = job->conn;
 
-	conn->run_pending--;
-	if (job->done != NULL)
-		job->done(conn, conn->session, job->data);
-	g_free(job);
-	if (conn->run_pending == 0 && (conn->in_len > 0 || conn->eof))
-		conn->notify = TRUE;
+	conn_job_finish(conn, job);
 	conn_process(conn);
 	g_source_unref(&conn->source);
 }
@@ -977,6 +1006,20 @@ imta_conn_tls_description(const ImtaConn *conn)
 
 /* ---- slave.h: blocking work ------------------------------------------------ */
 
+/* The work ran on the loop thread: its done is owed at the connection's
+ * next round (conn_process), never from within the caller. */
+static void
+conn_run_inline(ImtaConn *conn, WorkerJob *job)
+{
+	WorkerJob **tail = &conn->ran_inline;
+
+	job->work(job->data);
+	worker_loop_unblock(conn->loop);
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = job;
+}
+
 void
 imta_conn_run(ImtaConn *conn, ImtaConnWorkFn work, ImtaConnDoneFn done, gpointer data)
 {
@@ -988,6 +1031,10 @@ imta_conn_run(ImtaConn *conn, ImtaConnWorkFn work, ImtaConnDoneFn done, gpointer
 	job->done = done;
 	job->data = data;
 	conn->run_pending++;
+	if (worker_loop_block(conn->loop)) {
+		conn_run_inline(conn, job);
+		return;
+	}
 	/* On error the job is queued all the same and runs when a pool
 	 * thread is free. */
 	if (!g_thread_pool_push(conn->worker->pool, job, &error))

@@ -47,12 +47,14 @@ typedef enum {
 } ConnTlsState;
 
 /* One imta_conn_run() call, from the pool back to the loop. */
-typedef struct {
+typedef struct _WorkerJob WorkerJob;
+struct _WorkerJob {
 	ImtaConn *conn;             /* holds a reference on the connection's source */
 	ImtaConnWorkFn work;
 	ImtaConnDoneFn done;
 	gpointer data;
-} WorkerJob;
+	WorkerJob *next;            /* in conn->ran_inline */
+};
 
 struct _ImtaConn {
 	GSource source;             /* first: the connection is its own event source */
@@ -84,6 +86,7 @@ struct _ImtaConn {
 	gint64 output_deadline;
 	gint64 handshake_deadline;
 	guint run_pending;          /* imta_conn_run calls whose done has not run */
+	WorkerJob *ran_inline;      /* work done on the loop thread, done still owed */
 	WorkerTlsSession *tls;
 	char *tls_description;
 	ConnTlsState tls_state;

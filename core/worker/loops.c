@@ -43,6 +43,7 @@ struct _WorkerLoop {
 	GMutex inbox_lock;
 	GQueue inbox;               /* LoopMsg, linked through their own link */
 	gint n_conns;               /* atomic: counted by the assigning thread */
+	gint blocked;               /* atomic: running blocking work itself */
 	GQueue conns;               /* ImtaConn, through conn->link; loop thread only */
 	char *scratch;
 	gboolean draining;          /* loop thread only */
@@ -264,18 +265,29 @@ worker_loops_free(WorkerLoops *loops)
 
 /* ---- any thread ------------------------------------------------------ */
 
+/* A blocked loop only gets a connection when every loop is blocked.  A
+ * loop may block just after being picked; the connection then waits for
+ * that one piece of work, as it would for a busy pool. */
+static gint
+loop_load(WorkerLoop *loop)
+{
+	gint n = g_atomic_int_get(&loop->n_conns);
+
+	return g_atomic_int_get(&loop->blocked) ? n + G_MAXINT / 2 : n;
+}
+
 WorkerLoop *
 worker_loops_assign(WorkerLoops *loops)
 {
 	WorkerLoop *best = &loops->loops[0];
-	gint best_n = g_atomic_int_get(&best->n_conns);
+	gint best_load = loop_load(best);
 
 	for (guint i = 1; i < loops->count; i++) {
-		gint n = g_atomic_int_get(&loops->loops[i].n_conns);
+		gint load = loop_load(&loops->loops[i]);
 
-		if (n < best_n) {
+		if (load < best_load) {
 			best = &loops->loops[i];
-			best_n = n;
+			best_load = load;
 		}
 	}
 	g_atomic_int_inc(&best->n_conns);
@@ -326,6 +338,21 @@ gboolean
 worker_loop_draining(WorkerLoop *loop)
 {
 	return loop->draining;
+}
+
+gboolean
+worker_loop_block(WorkerLoop *loop)
+{
+	if (loop->draining || loop->conns.length != 1 || g_atomic_int_get(&loop->n_conns) != 1)
+		return FALSE;
+	g_atomic_int_set(&loop->blocked, 1);
+	return TRUE;
+}
+
+void
+worker_loop_unblock(WorkerLoop *loop)
+{
+	g_atomic_int_set(&loop->blocked, 0);
 }
 
 void

@@ -25,7 +25,9 @@ void worker_loops_free(WorkerLoops *loops);
 
 /* ---- any thread ------------------------------------------------------ */
 
-/* The loop with the fewest connections; counts the new one there. */
+/* The loop with the fewest connections, leaving out loops blocked in
+ * work of their only connection while another loop is free; counts the
+ * new one there. */
 WorkerLoop *worker_loops_assign(WorkerLoops *loops);
 /* Hand a connection counted by worker_loops_assign to its loop. */
 void worker_loop_adopt(WorkerLoop *loop, ImtaConn *conn);
@@ -42,6 +44,13 @@ GMainContext *worker_loop_context(WorkerLoop *loop);
 /* IMTA_CONN_INPUT_MAX bytes the loop's connections read into. */
 char *worker_loop_scratch(WorkerLoop *loop);
 gboolean worker_loop_draining(WorkerLoop *loop);
+/* Blocking work for the loop's only connection may run on the loop
+ * thread itself: nothing else waits on the loop, and sparing the trip to
+ * the pool and back spares two thread wake-ups, which is most of what a
+ * lone session's command costs.  TRUE: the loop counts as blocked (new
+ * connections go elsewhere if they can) until worker_loop_unblock(). */
+gboolean worker_loop_block(WorkerLoop *loop);
+void worker_loop_unblock(WorkerLoop *loop);
 /* A connection of this loop has ended; forget it. */
 void worker_loop_conn_ended(WorkerLoop *loop, ImtaConn *conn);
 

@@ -10,7 +10,7 @@
 # Only processes this test started are signalled, by the pids it got.
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 70
+plan 78
 
 PY=${PYTHON3:-python3}
 WORKER="$abs_top_builddir/core/libexec/imta-worker"
@@ -593,6 +593,44 @@ ok(wt.expect("CLOSED %d" % nrid, 15) is not None and "output timeout" in wt.log_
    "a client that reads nothing is closed by the output timeout")
 nr.close()
 wt.stop()
+
+# ---- blocking work of a session alone on its event loop ----------------------------
+# It may run on the loop's own thread; the worker must then send new
+# sessions to another loop, and keep the order of pipelined lines.
+
+wi = Worker(name="alone")
+wi.expect("READY", 20)
+ia, iaid, _ = wi.connect()
+ok(ia.line() is not None, "a first session is greeted")
+ia.send(b"SLEEP 100\r\nafter\r\n")
+ok(ia.line() == "250 slept" and ia.line() == "250 after",
+   "a lone session: a line pipelined behind blocking work is answered after it")
+ib, ibid, _ = wi.connect()
+ok(ib.line() is not None, "a second session is greeted")
+t0 = time.time()
+ia.send(b"SLEEP 2000\r\n")
+time.sleep(0.2)
+ic, icid, _ = wi.connect()
+greeting = ic.line(5)
+tc = time.time() - t0
+ok(greeting is not None and tc < 1.0,
+   "a session arriving while every loop holds one session, one of them in blocking "
+   "work, is greeted at once", "%r after %.2f s" % (greeting, tc))
+ic.send(b"quick\r\n")
+reply = ic.line(5)
+tc = time.time() - t0
+ok(reply == "250 quick" and tc < 1.5, "and answered at once", "%r after %.2f s" % (reply, tc))
+reply = ia.line(10)
+ta = time.time() - t0
+ok(reply == "250 slept" and ta >= 1.9, "the working session is answered after its work",
+   "%r after %.2f s" % (reply, ta))
+for s in (ia, ib, ic):
+    s.send(b"QUIT\r\n")
+ok(all(s.line() == "221 bye" and s.closed() for s in (ia, ib, ic)),
+   "the three sessions end normally")
+wi.ctl.close()
+ok(wi.wait(10) == 0, "the worker exits 0 once its sessions are over")
+wi.stop()
 
 # ---- retiring ------------------------------------------------------------------------
 
