@@ -18,7 +18,9 @@
  *
  *   Master jobs (role master, channel given):
  *     NEXT [NOWAIT]
- *         -> MSG <path>        deliver this file now
+ *         -> MSG <path> [MORE] deliver this file now; MORE: other messages
+ *                              of the channel are due too, so a job with
+ *                              idle threads may ask again at once
  *         -> EXIT              no more work for this job: exit
  *         -> NONE              (NOWAIT only) nothing is due right now
  *        The controller holds a NEXT until a message of the channel is due

@@ -120,6 +120,9 @@ typedef struct {
 	/* Optional: next() without waiting; NULL with *idle_r TRUE when no
 	 * message is due now. */
 	ImtaMessage *(*try_next)(gpointer source, gboolean *idle_r, GError **error);
+	/* Optional: after a message was handed out, whether others were due
+	 * at that moment too. */
+	gboolean (*more_due)(gpointer source);
 } ImtaMasterJobSource;
 
 ImtaMasterJob *imta_master_job_new(const ImtaConfig *config, const ImtaChannel *channel,
@@ -142,6 +145,11 @@ ImtaMessage *imta_master_job_next(ImtaMasterJob *job, GError **error);
  * the job's link to the job controller, and finish() with it.  With a
  * source that cannot answer at once, this is next(). */
 ImtaMessage *imta_master_job_try_next(ImtaMasterJob *job, gboolean *idle_r, GError **error);
+
+/* After next() or try_next() gave a message: were more due at that moment?
+ * A master with idle threads puts another to work only then.  TRUE when
+ * the source cannot tell. */
+gboolean imta_master_job_more_due(ImtaMasterJob *job);
 
 /* Record recipient `index`'s outcome and the reply or reason behind it. */
 void imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index,

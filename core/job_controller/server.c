@@ -492,17 +492,20 @@ server_append_path(JcServer *server, MtIndex index, GString *out)
 	g_string_append_printf(out, "/%s%s.00", prefix, view.id);
 }
 
-/* Answer a NEXT with a message; FALSE when the connection was closed. */
+/* Answer a NEXT with a message, and say whether more of the channel's
+ * are due at this moment; FALSE when the connection was closed. */
 static gboolean
 conn_give(JcConn *conn, MtIndex index)
 {
 	g_autoptr(GString) path = g_string_new(NULL);
+	MtCounts counts;
 
 	g_array_append_val(conn->held, index);
 	conn->job->served++;
 	server_append_path(conn->server, index, path);
+	message_table_channel_counts(conn->server->table, conn->channel, &counts);
 	imta_log(IMTA_LOG_DEBUG, "job %u: MSG %s", conn->job->serial, path->str);
-	return conn_reply(conn, "MSG %s", path->str);
+	return conn_reply(conn, "MSG %s%s", path->str, counts.ready > 0 ? " MORE" : "");
 }
 
 static gboolean

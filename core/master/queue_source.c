@@ -43,6 +43,7 @@ struct _MasterSource {
 	volatile sig_atomic_t *reopen;
 	GHashTable *deliveries;     /* ImtaMessage * -> MasterDelivery *, owned */
 	GQueue unanswered;          /* paths of the DONE lines whose reply is unread */
+	gboolean more_due;          /* the last MSG said MORE */
 	gboolean disconnected;
 	guint finished;
 };
@@ -162,11 +163,14 @@ master_path_acceptable(const char *path)
 }
 
 gboolean
-master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, GError **error)
+master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, gboolean *more_r,
+			GError **error)
 {
 	g_autofree char *path = NULL;
+	const char *space;
 
 	*path_r = NULL;
+	*more_r = FALSE;
 	if (strcmp(line, "EXIT") == 0) {
 		*reply_r = MASTER_REPLY_EXIT;
 		return TRUE;
@@ -175,13 +179,14 @@ master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, G
 		*reply_r = MASTER_REPLY_NONE;
 		return TRUE;
 	}
-	if (!g_str_has_prefix(line, "MSG ") || strchr(line + 4, ' ') != NULL) {
+	space = g_str_has_prefix(line, "MSG ") ? strchr(line + 4, ' ') : NULL;
+	if (!g_str_has_prefix(line, "MSG ") || (space != NULL && strcmp(space, " MORE") != 0)) {
 		g_set_error(error, IMTA_JC_ERROR, IMTA_JC_ERROR_PROTOCOL,
 			    "expected \"MSG <path>\" or \"EXIT\" from the job controller, got \"%s\"",
 			    line);
 		return FALSE;
 	}
-	path = imta_xtext_decode(line + 4, -1, NULL, NULL);
+	path = imta_xtext_decode(line + 4, space != NULL ? space - (line + 4) : -1, NULL, NULL);
 	if (path == NULL || !master_path_acceptable(path)) {
 		g_set_error(error, IMTA_JC_ERROR, IMTA_JC_ERROR_PROTOCOL,
 			    "the job controller handed out an invalid queue path \"%s\"", line + 4);
@@ -189,6 +194,7 @@ master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r, G
 	}
 	*reply_r = MASTER_REPLY_MSG;
 	*path_r = g_steal_pointer(&path);
+	*more_r = space != NULL;
 	return TRUE;
 }
 
@@ -524,7 +530,7 @@ master_source_take(MasterSource *source, gboolean wait, gboolean *idle_r, GError
 			master_next_failed(source, local);
 			return NULL;
 		}
-		if (!master_parse_next_reply(reply, &kind, &path, error)) {
+		if (!master_parse_next_reply(reply, &kind, &path, &source->more_due, error)) {
 			source->disconnected = TRUE;
 			return NULL;
 		}
@@ -563,6 +569,14 @@ static ImtaMessage *
 master_source_try_next(gpointer data, gboolean *idle_r, GError **error)
 {
 	return master_source_take(data, FALSE, idle_r, error);
+}
+
+static gboolean
+master_source_more_due(gpointer data)
+{
+	const MasterSource *source = data;
+
+	return source->more_due;
 }
 
 /* The Message-ID for the message log, when it shows them; read while
@@ -1070,6 +1084,7 @@ master_source_free(gpointer data)
 const ImtaMasterJobSource master_source_ops = {
 	.next = master_source_next,
 	.try_next = master_source_try_next,
+	.more_due = master_source_more_due,
 	.finish = master_source_finish,
 	.free = master_source_free,
 };

@@ -57,9 +57,10 @@ typedef enum {
 } MasterReply;
 
 /* Parse the reply to NEXT; a path must be relative, without "..", and
- * name a queue file.  Anything else is an IMTA_JC_ERROR_PROTOCOL error. */
+ * name a queue file; *more_r tells whether MSG said MORE.  Anything else
+ * is an IMTA_JC_ERROR_PROTOCOL error. */
 gboolean master_parse_next_reply(const char *line, MasterReply *reply_r, char **path_r,
-				 GError **error);
+				 gboolean *more_r, GError **error);
 
 /* The log code of an outcome, in the mail.log spirit: D delivered,
  * R failed (returned), Q queued for retry. */

@@ -298,6 +298,12 @@ imta_master_job_try_next(ImtaMasterJob *job, gboolean *idle_r, GError **error)
 	return job->ops->try_next(job->source, idle_r, error);
 }
 
+gboolean
+imta_master_job_more_due(ImtaMasterJob *job)
+{
+	return job->ops->more_due == NULL || job->ops->more_due(job->source);
+}
+
 void
 imta_master_job_report(ImtaMasterJob *job, ImtaMessage *msg, guint index, ImtaOutcome outcome,
 		       const char *diagnostic)

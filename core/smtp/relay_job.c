@@ -7,14 +7,17 @@
  * the job, so they run under one lock, finishing threads first.  A
  * waiting next() (the job controller holds it until a message is due)
  * would hold back every finish(), so while messages are in flight the
- * threads ask with try_next(), which answers at once: one thread at a
- * time polls, again whenever a delivery ends and every RELAY_POLL_US
- * meanwhile; only with nothing in flight does a thread wait in next().
+ * threads ask with try_next(), which answers at once; only with nothing
+ * in flight does a thread wait in next().
  *
- * Threads waiting for their turn to ask are woken one at a time: every
- * waiter waits for the same thing, so one wake-up per turn is enough,
- * and waking them all (a master runs up to MAX_CLIENT_THREADS of them)
- * cost the client threads more CPU than sending the messages did.
+ * A thread that has finished a message asks for the next one itself.  An
+ * idle thread is woken to take one only when the source said more were
+ * due, or when nobody watches for new work while messages are out: then
+ * one idle thread asks again every RELAY_POLL_US.  With one message at a
+ * time (a lone client upstream) a job thus makes no thread wake-up of its
+ * own per message, and with a burst its threads join in one by one.
+ * Waking threads that will find nothing to do cost the client threads
+ * more CPU than sending the messages did.
  */
 #include "config.h"
 
@@ -85,8 +88,8 @@ typedef struct {
 	ImtaSmtpRelayDeliverFunc deliver;
 	gpointer data;
 	GMutex lock;            /* the job's next() and finish() */
-	GCond turn;             /* a thread may ask: signalled, one at a time */
-	GCond poll_wake;        /* the polling thread: a delivery has ended */
+	GCond turn;             /* an idle thread may ask: signalled one at a time */
+	GCond poll_wake;        /* the polling thread: the job is over */
 	gint finishing;         /* threads waiting to finish (atomic) */
 	guint in_flight;
 	gboolean polling;       /* a thread is asking for work */
@@ -122,6 +125,20 @@ job_ask(RelayJob *rj, gboolean *idle_r)
 	return NULL;
 }
 
+/* Under the lock, once a thread has taken a message (or the job is
+ * over): whom to wake. */
+static void
+job_pass_turn(RelayJob *rj, ImtaMessage *msg)
+{
+	if (rj->done) {
+		g_cond_broadcast(&rj->turn);
+		g_cond_broadcast(&rj->poll_wake);
+		return;
+	}
+	if (msg != NULL && (imta_master_job_more_due(rj->job) || !rj->polling))
+		g_cond_signal(&rj->turn);
+}
+
 static ImtaMessage *
 job_take(RelayJob *rj)
 {
@@ -131,27 +148,30 @@ job_take(RelayJob *rj)
 	while (msg == NULL && !rj->done) {
 		gboolean idle;
 
-		if (g_atomic_int_get(&rj->finishing) > 0 || rj->polling) {
+		if (g_atomic_int_get(&rj->finishing) > 0) {
 			g_cond_wait(&rj->turn, &rj->lock);
 			continue;
 		}
 		msg = job_ask(rj, &idle);
 		if (!idle)
 			break;
-		/* Nothing now: this thread keeps polling, the others sleep. */
+		/* Nothing now: one thread keeps asking, the others sleep. */
+		if (rj->polling) {
+			g_cond_wait(&rj->turn, &rj->lock);
+			continue;
+		}
 		rj->polling = TRUE;
 		g_cond_wait_until(&rj->poll_wake, &rj->lock,
 				  g_get_monotonic_time() + RELAY_POLL_US);
 		rj->polling = FALSE;
 	}
-	if (rj->done)
-		g_cond_broadcast(&rj->turn);
-	else
-		g_cond_signal(&rj->turn); /* the next may take a message at once */
+	job_pass_turn(rj, msg);
 	g_mutex_unlock(&rj->lock);
 	return msg;
 }
 
+/* The caller goes on to job_take(): it asks for the next message itself,
+ * so nobody else needs waking unless the job is over. */
 static gboolean
 job_finish(RelayJob *rj, ImtaMessage *msg)
 {
@@ -168,10 +188,8 @@ job_finish(RelayJob *rj, ImtaMessage *msg)
 		imta_log(IMTA_LOG_ERROR, "%s: %s", rj->channel, error->message);
 		rj->failed = TRUE;
 		rj->done = TRUE;
-		g_cond_broadcast(&rj->turn);
-	} else if (g_atomic_int_get(&rj->finishing) == 0)
-		g_cond_signal(&rj->turn);
-	g_cond_signal(&rj->poll_wake);
+		job_pass_turn(rj, NULL);
+	}
 	g_mutex_unlock(&rj->lock);
 	return ok;
 }

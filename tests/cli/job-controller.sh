@@ -10,7 +10,7 @@
 # got for it (or read from its pid file for the detached start).
 . "$abs_top_srcdir/tests/cli/lib.sh"
 make_instance
-plan 68
+plan 70
 
 PY=${PYTHON3:-python3}
 JC="$abs_top_builddir/core/libexec/imta-job-controller"
@@ -133,8 +133,9 @@ def run(mode, path, args):
                     if not msg.startswith("MSG "):
                         print(msg)
                         break
-                    os.unlink(os.path.join(queue, msg[4:]))
-                    print("\n".join(request(f, "DONE %s - 1 0 0 0" % msg[4:])))
+                    rel = msg.split()[1]
+                    os.unlink(os.path.join(queue, rel))
+                    print("\n".join(request(f, "DONE %s - 1 0 0 0" % rel)))
                 continue
             if line.startswith("!rename "):
                 _, old, new, secs = line.split()
@@ -292,6 +293,7 @@ jcpy master "$SOCK" "HELLO master parked" "NEXT" "DONE parked/ZZ0000000000000009
 	"!rename parked/ZZ$id.00 parked/ZY$id.00 3600" \
 	"DONE parked/ZZ$id.00 parked/ZY$id.00 0 0 1 @NOW+3600" >"$OUT"
 check_grep "NEXT hands out the ready message" "$OUT" "MSG parked/ZZ$id.00"
+check_line "and says no MORE when it was the only one due" "$OUT" 2 "MSG parked/ZZ$id.00"
 check_grep "DONE for a message the job does not hold is refused" "$OUT" \
 	"ERR not+20a+20message+20this+20job+20is+20delivering"
 check_grep "DONE with missing fields is refused" "$OUT" "ERR expected+20DONE+20<path>"
@@ -365,6 +367,9 @@ check_state "the rest is left on disk and remembered" overflow 1
 jcpy master "$SOCK" "HELLO master parked" "!drain 30" >"$OUT"
 check_line "a master drains 30 of them" "$OUT" 31 "OK"
 check_state "below half of MAX_MESSAGES a rescan reclaims up to 3/4 again" tracked 75
+jcpy master "$SOCK" "HELLO master parked" "NEXT" "!close" >"$OUT"
+sed -n 2p "$OUT" | grep -qx 'MSG parked/Z[A-Z]0*[0-9A-Z]*\.00 MORE'
+ok $? "NEXT says MORE when other messages of the channel are due"
 kill -TERM "$JC_PID"
 wait_until 100 gone "$JC_PID"
 wait "$JC_PID"

@@ -268,15 +268,23 @@ static const struct {
 	gboolean ok;
 	MasterReply reply;
 	const char *path;
+	gboolean more;
 } next_rows[] = {
-	{ "EXIT", TRUE, MASTER_REPLY_EXIT, NULL },
-	{ "NONE", TRUE, MASTER_REPLY_NONE, NULL },
+	{ "EXIT", TRUE, MASTER_REPLY_EXIT, NULL, FALSE },
+	{ "NONE", TRUE, MASTER_REPLY_NONE, NULL, FALSE },
 	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00", TRUE, MASTER_REPLY_MSG,
-	  "bitbucket/ZZ0SJX2K5A1B3C9FQW.00" },
+	  "bitbucket/ZZ0SJX2K5A1B3C9FQW.00", FALSE },
+	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00 MORE", TRUE, MASTER_REPLY_MSG,
+	  "bitbucket/ZZ0SJX2K5A1B3C9FQW.00", TRUE },
 	{ "MSG tcp_local/017/ZY0SJX2K5A1B3C9FQW.00", TRUE, MASTER_REPLY_MSG,
-	  "tcp_local/017/ZY0SJX2K5A1B3C9FQW.00" },
-	{ "MSG odd+20channel/ZZ0SJX2K5A1B3C9FQW.00", TRUE, MASTER_REPLY_MSG,
-	  "odd channel/ZZ0SJX2K5A1B3C9FQW.00" },
+	  "tcp_local/017/ZY0SJX2K5A1B3C9FQW.00", FALSE },
+	{ "MSG odd+20channel/ZZ0SJX2K5A1B3C9FQW.00 MORE", TRUE, MASTER_REPLY_MSG,
+	  "odd channel/ZZ0SJX2K5A1B3C9FQW.00", TRUE },
+	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00 MORE ", FALSE, 0, NULL, FALSE },
+	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00 more", FALSE, 0, NULL, FALSE },
+	{ "MSG bitbucket/ZZ0SJX2K5A1B3C9FQW.00  MORE", FALSE, 0, NULL, FALSE },
+	{ "MSG MORE", FALSE, 0, NULL, FALSE },
+	{ "MSG  MORE", FALSE, 0, NULL, FALSE },
 	{ "MSG ../etc/ZZ0SJX2K5A1B3C9FQW.00", FALSE, 0, NULL },
 	{ "MSG bitbucket/../ZZ0SJX2K5A1B3C9FQW.00", FALSE, 0, NULL },
 	{ "MSG /var/queue/bitbucket/ZZ0SJX2K5A1B3C9FQW.00", FALSE, 0, NULL },
@@ -301,7 +309,8 @@ test_next_reply(void)
 		g_autoptr(GError) error = NULL;
 		g_autofree char *path = NULL;
 		MasterReply reply = 99;
-		gboolean ok = master_parse_next_reply(next_rows[i].line, &reply, &path, &error);
+		gboolean more = 99;
+		gboolean ok = master_parse_next_reply(next_rows[i].line, &reply, &path, &more, &error);
 
 		g_test_message("row \"%s\"", next_rows[i].line);
 		g_assert_cmpint(ok, ==, next_rows[i].ok);
@@ -313,6 +322,7 @@ test_next_reply(void)
 		g_assert_no_error(error);
 		g_assert_cmpint(reply, ==, next_rows[i].reply);
 		g_assert_cmpstr(path, ==, next_rows[i].path);
+		g_assert_cmpint(more, ==, next_rows[i].more);
 	}
 }
 
@@ -322,13 +332,14 @@ test_next_reply_messages(void)
 	g_autoptr(GError) error = NULL;
 	g_autofree char *path = NULL;
 	MasterReply reply;
+	gboolean more;
 
-	g_assert_false(master_parse_next_reply("WAIT", &reply, &path, &error));
+	g_assert_false(master_parse_next_reply("WAIT", &reply, &path, &more, &error));
 	g_assert_cmpstr(error->message, ==,
 			"expected \"MSG <path>\" or \"EXIT\" from the job controller, got \"WAIT\"");
 	g_clear_error(&error);
 	g_assert_false(master_parse_next_reply("MSG ../x/ZZ0SJX2K5A1B3C9FQW.00", &reply, &path,
-					       &error));
+					       &more, &error));
 	g_assert_cmpstr(error->message, ==, "the job controller handed out an invalid queue path "
 			"\"../x/ZZ0SJX2K5A1B3C9FQW.00\"");
 }
