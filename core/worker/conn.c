@@ -532,8 +532,8 @@ conn_job_finish(ImtaConn *conn, WorkerJob *job)
 }
 
 /* The dones owed for work that ran inline; TRUE when there were any.
- * Each job's reference keeps the source alive past its done, and the
- * connection's own dispatch holds another. */
+ * Dropping a job's reference cannot free the connection: its own
+ * reference goes only in conn_finish, which waits for run_pending 0. */
 static gboolean
 conn_finish_inline(ImtaConn *conn)
 {
@@ -562,8 +562,6 @@ conn_process(ImtaConn *conn)
 			conn_tls_begin(conn);
 		if (conn_finish_inline(conn))
 			called = TRUE;
-		if (conn->finished)
-			return;
 		if (conn_input_due(conn)) {
 			conn_call_input(conn);
 			called = TRUE;
