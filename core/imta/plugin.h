@@ -48,7 +48,7 @@
 
 G_BEGIN_DECLS
 
-#define IMTA_PLUGIN_ABI_VERSION 3
+#define IMTA_PLUGIN_ABI_VERSION 4
 #define IMTA_PLUGIN_DESCRIPTOR_SYMBOL "imta_plugin_descriptor"
 
 typedef struct _ImtaMasterJob ImtaMasterJob;    /* job.h */

@@ -7,7 +7,7 @@ plan 26
 
 check_run "plugin-list succeeds on the default configuration" 0 "$IMSIMTA" --config "$C" plugin-list
 check_grep "lists bitbucket with its version" "$OUT" "bitbucket 0.1.0"
-check_grep "shows the ABI version" "$OUT" "  abi:         3"
+check_grep "shows the ABI version" "$OUT" "  abi:         4"
 check_grep "shows the master program" "$OUT" "  programs:    master"
 check_grep "shows the keyword" "$OUT" "  keywords:    bitbucket"
 check_grep "shows the bound channel" "$OUT" "  channels:    bitbucket"
@@ -22,7 +22,7 @@ import json, sys
 plugins = json.load(open(sys.argv[1]))
 bb = [p for p in plugins if p.get("name") == "bitbucket"][0]
 assert bb["state"] == "loaded", bb
-assert bb["version"] == "0.1.0" and bb["abi"] == 3, bb
+assert bb["version"] == "0.1.0" and bb["abi"] == 4, bb
 assert bb["master"] is True and bb["slave"] is False, bb
 assert bb["keywords"] == ["bitbucket"] and bb["channels"] == ["bitbucket"], bb
 assert bb["path"] == sys.argv[2] + "/plugins/bitbucket.so", bb
@@ -35,7 +35,7 @@ install -m 666 "$abs_top_builddir/plugins/bitbucket/.libs/bitbucket.so" "$T/plug
 chmod 666 "$T/plugins/zz-writable.so"
 check_run "plugin-list still succeeds with refused plugins" 0 "$IMSIMTA" --config "$C" plugin-list
 check_grep "the bad ABI is refused with its reason" "$OUT" \
-	"reason:      $T/plugins/badabi.so: plugin ABI version 999, but this MTA uses ABI version 3"
+	"reason:      $T/plugins/badabi.so: plugin ABI version 999, but this MTA uses ABI version 4"
 check_grep "the writable file is refused with the fix" "$OUT" \
 	"refusing a plugin file writable by group or others (mode 0666); fix with: chmod go-w $T/plugins/zz-writable.so"
 "$IMSIMTA" --config "$C" plugin-list --json >"$OUT" 2>"$ERR"

@@ -163,7 +163,7 @@ test_refusals(void)
 {
 	static const RefusalRow rows[] = {
 		{ "tests/plugins", "badabi", 0644, IMTA_PLUGIN_ERROR_ABI,
-		  "plugin ABI version 999, but this MTA uses ABI version 3; rebuild the plugin" },
+		  "plugin ABI version 999, but this MTA uses ABI version 4; rebuild the plugin" },
 		{ "tests/plugins", "nosymbol", 0644, IMTA_PLUGIN_ERROR_SYMBOL,
 		  "not a channel plugin: no symbol imta_plugin_descriptor" },
 		{ "tests/plugins", "dupkeyword", 0644, IMTA_PLUGIN_ERROR_KEYWORD,
