@@ -92,7 +92,7 @@ typedef struct {
 	GCond poll_wake;        /* the polling thread: the job is over */
 	gint finishing;         /* threads waiting to finish (atomic) */
 	guint in_flight;
-	gboolean polling;       /* a thread is asking for work */
+	gboolean polling;       /* an idle thread watches for new work */
 	gboolean done;
 	gboolean failed;
 	guint messages;
