@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -368,31 +369,73 @@ queue_rename_noreplace(int dir_fd, const char *from, const char *to)
 
 /* ---- notices ------------------------------------------------------------ */
 
-#define QUEUE_NOTIFY_TRIES 500
-#define QUEUE_NOTIFY_WAIT_US 1000     /* at most about half a second in all */
+/* How long a notice may wait for room at the controller, in all. */
+#define QUEUE_NOTIFY_WAIT_MS 500
+
+/* Aim the notice socket at the controller's.  Connected, a full receive
+ * queue at the other end shows as the socket not being writable, so a
+ * sender can wait for room with poll() instead of sleeping and trying
+ * again.  -1 with errno when the controller is not there. */
+static int
+queue_notify_connect(ImtaQueue *queue)
+{
+	int rc;
+
+	do
+		rc = connect(queue->notify_fd, (const struct sockaddr *)&queue->notify_addr,
+			     queue->notify_len);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/* Wait until the controller has room for a notice, or `deadline`
+ * (monotonic) passes; FALSE then. */
+static gboolean
+queue_notify_wait(ImtaQueue *queue, gint64 deadline)
+{
+	struct pollfd pfd = { .fd = queue->notify_fd, .events = POLLOUT };
+	gint64 left = deadline - g_get_monotonic_time();
+
+	if (left <= 0)
+		return FALSE;
+	return poll(&pfd, 1, (int)((left + 999) / 1000)) >= 0 || errno == EINTR;
+}
 
 void
 queue_notify(ImtaQueue *queue, char kind, const char *rel)
 {
 	g_autofree char *notice = NULL;
-	int len;
+	gboolean reconnected = FALSE;
+	gint64 deadline;
+	gsize len;
 
 	if (queue->notify_fd < 0)
 		return;
 	notice = g_strdup_printf("%c %s", kind, rel);
-	len = (int)strlen(notice);
+	len = strlen(notice);
+	deadline = g_get_monotonic_time() + QUEUE_NOTIFY_WAIT_MS * G_TIME_SPAN_MILLISECOND;
 	/* A datagram socket's receive queue is short (net.unix.max_dgram_qlen,
 	 * often 10), so a burst of commits can find it full while the
 	 * controller is busy: wait a little for room rather than leave the
-	 * message until the next scan.  A controller that is not running
-	 * (ECONNREFUSED, ENOENT) is not waited for. */
-	for (guint tries = 0; tries < QUEUE_NOTIFY_TRIES; tries++) {
-		if (sendto(queue->notify_fd, notice, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			   (const struct sockaddr *)&queue->notify_addr, queue->notify_len) >= 0)
+	 * message until the next scan.  A controller that is not running is
+	 * not waited for. */
+	for (;;) {
+		if (send(queue->notify_fd, notice, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
 			return;
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		if (errno == EINTR)
+			continue;
+		if ((errno == ENOTCONN || errno == ECONNREFUSED) && !reconnected) {
+			/* Not connected yet, or the controller restarted and its
+			 * socket is a new one. */
+			reconnected = TRUE;
+			if (queue_notify_connect(queue) < 0)
+				return;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return;
-		g_usleep(QUEUE_NOTIFY_WAIT_US);
+		if (!queue_notify_wait(queue, deadline))
+			return;
 	}
 }
 

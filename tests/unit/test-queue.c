@@ -2186,6 +2186,101 @@ test_notices(Fixture *f, gconstpointer data)
 	g_free(enqueue_one(f, "l", "a@example.com", "x\n"));
 }
 
+/* The next notice on `fd` says that `path` is new. */
+static void
+assert_new_file_notice(int fd, const char *path)
+{
+	g_autofree char *notice = receive_notice(fd);
+	g_autofree char *want = g_strconcat("E ", path, NULL);
+
+	g_assert_cmpstr(notice, ==, want);
+}
+
+/* A controller that restarts binds a new socket at the same path: the
+ * next notice reaches it, although the old one was the socket notices
+ * went to. */
+static void
+test_notices_restarted_controller(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sock = g_build_filename(f->dir, "job_controller.notify", NULL);
+	int sfd = bind_notify_socket(sock);
+	g_autofree char *first = NULL;
+	g_autofree char *second = NULL;
+
+	imta_queue_close(f->queue);
+	fixture_open(f, sock);
+	first = enqueue_one(f, "l", "a@example.com", "x\n");
+	assert_new_file_notice(sfd, first);
+	close(sfd);
+	g_assert_cmpint(g_unlink(sock), ==, 0);
+	sfd = bind_notify_socket(sock);
+
+	second = enqueue_one(f, "l", "b@example.com", "y\n");
+	assert_new_file_notice(sfd, second);
+	close(sfd);
+}
+
+typedef struct {
+	int fd;
+	guint drained;
+} NoticeDrain;
+
+/* Read every notice after a pause, as a busy controller would. */
+static gpointer
+drain_notices_later(gpointer data)
+{
+	NoticeDrain *drain = data;
+	char *notice;
+
+	g_usleep(100 * 1000);
+	while ((notice = receive_notice(drain->fd)) != NULL) {
+		drain->drained++;
+		g_free(notice);
+	}
+	return NULL;
+}
+
+/* A controller too busy to read: its queue of notices fills, and a commit
+ * waits for room (up to half a second) rather than drop its notice; it
+ * goes on as soon as the controller reads. */
+static void
+test_notices_full_queue(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sock = g_build_filename(f->dir, "job_controller.notify", NULL);
+	NoticeDrain drain = { .fd = bind_notify_socket(sock) };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int filler = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	g_autofree char *path = NULL;
+	GThread *reader;
+	guint queued = 0;
+	gint64 start, waited;
+
+	imta_queue_close(f->queue);
+	fixture_open(f, sock);
+	g_assert_cmpint(filler, >=, 0);
+	strcpy(addr.sun_path, sock);
+	while (sendto(filler, "F x", 3, MSG_DONTWAIT, (struct sockaddr *)&addr, sizeof addr) == 3)
+		queued++;
+	g_assert_cmpint(errno, ==, EAGAIN);
+	g_assert_cmpuint(queued, >, 0);
+
+	reader = g_thread_new("drain", drain_notices_later, &drain);
+	start = g_get_monotonic_time();
+	path = enqueue_one(f, "l", "a@example.com", "x\n");
+	waited = g_get_monotonic_time() - start;
+	g_thread_join(reader);
+	/* It waited for the reader (whose pause is well inside the half
+	 * second a notice may wait). */
+	g_assert_cmpint(waited, >=, 80 * 1000);
+	/* The reader emptied the queue; the commit's notice came after. */
+	if (drain.drained == queued)
+		assert_new_file_notice(drain.fd, path);
+	else
+		g_assert_cmpuint(drain.drained, ==, queued + 1);
+	close(filler);
+	close(drain.fd);
+}
+
 /* ---- a real full file system ----------------------------------------- */
 
 static void
@@ -2350,6 +2445,8 @@ main(int argc, char **argv)
 	ADD("/queue/commit/given-id", test_given_id);
 	ADD("/queue/commit/faults", test_commit_faults);
 	ADD("/queue/notices", test_notices);
+	ADD("/queue/notices/restarted-controller", test_notices_restarted_controller);
+	ADD("/queue/notices/full-queue", test_notices_full_queue);
 	g_test_add_func("/queue/full-disk", test_full_disk);
 #undef ADD
 	return g_test_run();
