@@ -2196,9 +2196,9 @@ assert_new_file_notice(int fd, const char *path)
 	g_assert_cmpstr(notice, ==, want);
 }
 
-/* A controller that restarts binds a new socket at the same path: the
- * next notice reaches it, although the old one was the socket notices
- * went to. */
+/* A controller that restarts binds a new socket at the same path; the
+ * notices that follow must reach the new one, not the closed one the
+ * queue was connected to. */
 static void
 test_notices_restarted_controller(Fixture *f, gconstpointer data)
 {
