@@ -16,6 +16,7 @@
 #include <imta/fd_watch.h>
 #include <imta/log.h>
 #include <imta/queue.h>
+#include <imta/stat_untimed.h>
 #include <imta/xtext.h>
 #include "rebuild.h"
 
@@ -190,7 +191,8 @@ rebuild_parse_header(RebuildHeader *header, const char *buf, gsize len)
 }
 
 gboolean
-rebuild_read_header(int root_fd, const char *path, RebuildHeader *header_r, GError **error)
+rebuild_read_header(int root_fd, const char *path, gboolean with_mtime, RebuildHeader *header_r,
+		    GError **error)
 {
 	char buf[REBUILD_HEADER_BYTES];
 	struct stat st;
@@ -206,7 +208,8 @@ rebuild_read_header(int root_fd, const char *path, RebuildHeader *header_r, GErr
 			    "cannot open %s: %s", path, g_strerror(errno));
 		return FALSE;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if ((with_mtime ? fstat(fd, &st) : imta_fstat_untimed(fd, &st)) < 0 ||
+	    !S_ISREG(st.st_mode)) {
 		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_FORMAT,
 			    "%s is not a regular file", path);
 		close(fd);
@@ -320,7 +323,7 @@ rebuild_visit(const char *path, guint attempts, gboolean held, gpointer user_dat
 		g_atomic_int_set(&rebuild->exhausted, 1);
 		return FALSE;
 	}
-	if (!rebuild_read_header(rebuild->root_fd, path, &header, &error)) {
+	if (!rebuild_read_header(rebuild->root_fd, path, TRUE, &header, &error)) {
 		/* Gone meanwhile (delivered, or moved by an administrator). */
 		if (!g_error_matches(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_NOT_FOUND)) {
 			imta_log(IMTA_LOG_WARNING, "queue scan: %s", error->message);

@@ -98,9 +98,12 @@ void rebuild_batch_free(RebuildBatch *batch);
 gboolean rebuild_parse_path(const ImtaCnf *cnf, const char *path, RebuildPath *path_r,
 			    GError **error);
 
-/* Read the header of the queue file `path` (relative to `root_fd`). */
-gboolean rebuild_read_header(int root_fd, const char *path, RebuildHeader *header_r,
-			     GError **error);
+/* Read the header of the queue file `path` (relative to `root_fd`).
+ * Without `with_mtime` the file's times are not asked for (imta/
+ * stat_untimed.h says why): header_r->mtime is then 0, and so is
+ * header_r->created when the header has no creation time. */
+gboolean rebuild_read_header(int root_fd, const char *path, gboolean with_mtime,
+			     RebuildHeader *header_r, GError **error);
 
 /* The index of `channel` in cnf->channels, or G_MAXUINT. */
 guint rebuild_channel_index(const ImtaCnf *cnf, const char *channel);

@@ -742,6 +742,7 @@ server_notice(JcServer *server, const char *text, gsize len)
 	RebuildPath path;
 	MtAddResult result;
 	MtMessageInfo info;
+	gboolean tried;
 
 	if (len < 3 || memchr(text, '\0', len) != NULL || (text[0] != 'E' && text[0] != 'R') ||
 	    text[1] != ' ') {
@@ -757,7 +758,9 @@ server_notice(JcServer *server, const char *text, gsize len)
 		server->channels[path.channel].enqueued++;
 	if (path.held)
 		return;
-	if (!rebuild_read_header(server->root_fd, text + 2, &header, &error)) {
+	/* Only a tried file's mtime is of use here. */
+	tried = text[0] == 'E' && path.attempts > 0;
+	if (!rebuild_read_header(server->root_fd, text + 2, tried, &header, &error)) {
 		imta_log(g_error_matches(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_NOT_FOUND) ?
 			 IMTA_LOG_DEBUG : IMTA_LOG_WARNING, "notice %s: %s", text, error->message);
 		return;
@@ -768,7 +771,7 @@ server_notice(JcServer *server, const char *text, gsize len)
 	info = (MtMessageInfo) {
 		.id = path.id, .channel = path.channel, .subdir = path.subdir,
 		.host = header.host, .priority = header.priority, .attempts = path.attempts,
-		.next_attempt = text[0] == 'E' && path.attempts > 0 ? header.mtime : 0,
+		.next_attempt = tried ? header.mtime : 0,
 	};
 	result = message_table_add(server->table, &info, text[0] == 'E' ? MT_FROM_NOTICE :
 				   MT_FROM_RETRY, server_now(), NULL);

@@ -28,6 +28,7 @@
 #include <imta/job.h>
 #include <imta/log.h>
 #include <imta/mail_log.h>
+#include <imta/stat_untimed.h>
 
 #define MAIL_LOG_FILE "mail.log_current"
 #define MAIL_LOG_DEFAULT_BLOCK 1024
@@ -354,7 +355,7 @@ mail_log_check_rotated_locked(void)
 
 	if (mail_log.fd < 0)
 		return;
-	if (g_stat(mail_log.path, &st) == 0 && st.st_dev == mail_log.dev &&
+	if (imta_stat_untimed(AT_FDCWD, mail_log.path, 0, &st) == 0 && st.st_dev == mail_log.dev &&
 	    st.st_ino == mail_log.ino)
 		return;
 	close(mail_log.fd);
@@ -377,7 +378,7 @@ mail_log_open_locked(void)
 		mail_log_failed("open", errno);
 		return FALSE;
 	}
-	if (fstat(fd, &st) < 0) {
+	if (imta_fstat_untimed(fd, &st) < 0) {
 		mail_log_failed("examine", errno);
 		close(fd);
 		return FALSE;

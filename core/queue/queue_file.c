@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include <imta/queue.h>
+#include <imta/stat_untimed.h>
 #include <imta/xtext.h>
 
 #include "queue_file.h"
@@ -727,7 +728,7 @@ queue_file_read(ImtaQueue *queue, int fd, const char *rel, gsize content_max, GE
 	gssize env_len;
 	goffset content_end;
 
-	if (fstat(fd, &st) < 0) {
+	if (imta_fstat_untimed(fd, &st) < 0) {
 		queue_set_io_error(error, queue, "examine", rel, errno);
 		return NULL;
 	}
@@ -766,9 +767,16 @@ queue_file_read(ImtaQueue *queue, int fd, const char *rel, gsize content_max, GE
 	if (!read_trailer(&r, priv, content_end, error))
 		return NULL;
 	/* A release makes a message due at once by moving its mtime back:
-	 * the earlier of the two wins. */
-	if (priv->pub.next_attempt > (gint64)st.st_mtime)
-		priv->pub.next_attempt = (gint64)st.st_mtime;
+	 * the earlier of the two wins.  The times are asked for only when
+	 * there is a retry time to weigh them against (stat_untimed.h). */
+	if (priv->pub.next_attempt > 0) {
+		if (fstat(fd, &st) < 0) {
+			queue_set_io_error(error, queue, "examine", rel, errno);
+			return NULL;
+		}
+		if (priv->pub.next_attempt > (gint64)st.st_mtime)
+			priv->pub.next_attempt = (gint64)st.st_mtime;
+	}
 	entry_apply_recorded(priv);
 	if (content_max > 0 && (guint64)priv->pub.content_size <= content_max &&
 	    !entry_take_content(&r, priv, (gsize)env_len, error))

@@ -23,6 +23,7 @@
 #include <glib.h>
 
 #include <imta/queue.h>
+#include <imta/stat_untimed.h>
 
 #include "queue_file.h"
 
@@ -171,14 +172,14 @@ entry_find(ImtaQueue *queue, ImtaQueueEntry *entry, GError **error)
 			    "queue file %s is gone", entry->id);
 		return FALSE;
 	}
-	if (fstatat(queue->root_fd, entry->path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (imta_stat_untimed(queue->root_fd, entry->path, AT_SYMLINK_NOFOLLOW, &st) == 0)
 		return TRUE;
 	if (errno != ENOENT) {
 		queue_set_io_error(error, queue, "examine", entry->path, errno);
 		return FALSE;
 	}
 	other = entry_path_with(entry, entry->attempts, !entry->held);
-	if (fstatat(queue->root_fd, other, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (imta_stat_untimed(queue->root_fd, other, AT_SYMLINK_NOFOLLOW, &st) == 0) {
 		entry->held = !entry->held;
 		entry_set_path(queue, entry, other);
 		return TRUE;
@@ -292,7 +293,7 @@ entry_append(ImtaQueue *queue, ImtaQueueEntry *entry, GString *records, gint64 n
 		queue_set_io_error(error, queue, "open", entry->path, errno);
 		return FALSE;
 	}
-	if (fstat(fd, &st) < 0)
+	if (imta_fstat_untimed(fd, &st) < 0)
 		goto fail;
 	/* After a torn append, start on a line of our own. */
 	if (st.st_size > content_end && pread(fd, &last, 1, st.st_size - 1) != 1)

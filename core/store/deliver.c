@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <glib.h>
 
+#include <imta/stat_untimed.h>
 #include <imta/store.h>
 
 #include "store_private.h"
@@ -290,7 +291,7 @@ deliver_sync(Delivery *d, GError **error)
 		struct stat st;
 		gint64 *dev;
 
-		if (stat(key, &st) < 0)
+		if (imta_stat_untimed(AT_FDCWD, key, 0, &st) < 0)
 			return store_set_io_error(error, "examine", key, errno);
 		if (g_hash_table_contains(devs, &(gint64){ (gint64)st.st_dev }))
 			continue;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <glib.h>
 
+#include <imta/stat_untimed.h>
 #include <imta/store.h>
 
 #include "store_private.h"
@@ -229,7 +230,8 @@ idx_open_locked(const char *path, gboolean exclusive, GError **error)
 				return -1;
 			}
 		}
-		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		if (imta_fstat_untimed(fd, &a) == 0 && imta_stat_untimed(AT_FDCWD, path, 0, &b) == 0 &&
+		    a.st_ino == b.st_ino &&
 		    a.st_dev == b.st_dev)
 			return fd;
 		close(fd);
