@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <time.h>
 #include <gio/gio.h>
 
 #include <imta/notice.h>
@@ -211,24 +212,28 @@ report_append_phrase(GString *out, const char *name)
 char *
 imta_notice_format_date(gint64 when)
 {
-	static const char *const days[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(when);
-	gint64 offset;
-	gint64 minutes;
+	time_t seconds = (time_t)when;
+	struct tm tm;
+	long offset, minutes;
 
-	if (dt == NULL)
-		dt = g_date_time_new_from_unix_utc(0);
-	offset = g_date_time_get_utc_offset(dt) / G_USEC_PER_SEC;
+	/* localtime_r() reads the zone once per process; GLib's local time
+	 * looks for the zone's files again on every call, and this runs for
+	 * every message received. */
+	if (localtime_r(&seconds, &tm) == NULL) {
+		seconds = 0;
+		gmtime_r(&seconds, &tm);
+		tm.tm_gmtoff = 0;
+	}
+	offset = tm.tm_gmtoff;
 	minutes = ABS(offset) / 60;
-	return g_strdup_printf("%s, %d %s %04d %02d:%02d:%02d %c%02d%02d",
-			       days[g_date_time_get_day_of_week(dt) - 1],
-			       g_date_time_get_day_of_month(dt),
-			       months[g_date_time_get_month(dt) - 1], g_date_time_get_year(dt),
-			       g_date_time_get_hour(dt), g_date_time_get_minute(dt),
-			       g_date_time_get_second(dt), offset < 0 ? '-' : '+',
-			       (int)(minutes / 60), (int)(minutes % 60));
+	return g_strdup_printf("%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+			       days[CLAMP(tm.tm_wday, 0, 6)], tm.tm_mday,
+			       months[CLAMP(tm.tm_mon, 0, 11)], tm.tm_year + 1900, tm.tm_hour,
+			       tm.tm_min, tm.tm_sec, offset < 0 ? '-' : '+', minutes / 60,
+			       minutes % 60);
 }
 
 /* ---- diagnostics ------------------------------------------------------ */
