@@ -97,7 +97,7 @@ imta_handoff_recv(int sock, char buf[IMTA_HANDOFF_MAX + 1], int *fd_r)
 
 	*fd_r = -1;
 	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;

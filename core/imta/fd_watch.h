@@ -21,6 +21,11 @@ G_BEGIN_DECLS
 guint imta_fd_watch_add(int fd, GIOCondition condition, GUnixFDSourceFunc func,
 			gpointer user_data);
 
+/* The same on `context` (NULL: the default one); returns the source,
+ * owned by the caller, who ends the watch with g_source_destroy(). */
+GSource *imta_fd_watch_attach(GMainContext *context, int fd, GIOCondition condition,
+			      GUnixFDSourceFunc func, gpointer user_data);
+
 G_END_DECLS
 
 #endif

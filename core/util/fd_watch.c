@@ -6,12 +6,22 @@
 
 #include <imta/fd_watch.h>
 
-guint
-imta_fd_watch_add(int fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer user_data)
+GSource *
+imta_fd_watch_attach(GMainContext *context, int fd, GIOCondition condition,
+		     GUnixFDSourceFunc func, gpointer user_data)
 {
-	g_autoptr(GSource) source = g_unix_fd_source_new(fd, condition);
+	GSource *source = g_unix_fd_source_new(fd, condition);
 
 	g_source_set_can_recurse(source, TRUE);
 	g_source_set_callback(source, G_SOURCE_FUNC(func), user_data, NULL);
-	return g_source_attach(source, NULL);
+	g_source_attach(source, context);
+	return source;
+}
+
+guint
+imta_fd_watch_add(int fd, GIOCondition condition, GUnixFDSourceFunc func, gpointer user_data)
+{
+	g_autoptr(GSource) source = imta_fd_watch_attach(NULL, fd, condition, func, user_data);
+
+	return g_source_get_id(source);
 }

@@ -105,16 +105,19 @@ loop_abort(WorkerLoop *loop)
 }
 
 static void
+loop_start_conn(WorkerLoop *loop, ImtaConn *conn)
+{
+	conn->link.data = conn;
+	g_queue_push_tail_link(&loop->conns, &conn->link);
+	worker_conn_start(conn, loop);
+}
+
+static void
 loop_handle(WorkerLoop *loop, LoopMsg *msg)
 {
-	ImtaConn *conn;
-
 	switch (msg->type) {
 	case LOOP_MSG_ADOPT:
-		conn = msg->data;
-		conn->link.data = conn;
-		g_queue_push_tail_link(&loop->conns, &conn->link);
-		worker_conn_start(conn, loop);
+		loop_start_conn(loop, msg->data);
 		break;
 	case LOOP_MSG_DONE:
 		worker_conn_job_done(msg->data);
@@ -297,7 +300,19 @@ worker_loops_assign(WorkerLoops *loops)
 void
 worker_loop_adopt(WorkerLoop *loop, ImtaConn *conn)
 {
+	/* A drain still waiting in the inbox reaches it too: it walks
+	 * every connection the loop has. */
+	if (g_main_context_is_owner(loop->context)) {
+		loop_start_conn(loop, conn);
+		return;
+	}
 	loop_post(loop, LOOP_MSG_ADOPT, conn);
+}
+
+GMainContext *
+worker_loops_first_context(WorkerLoops *loops)
+{
+	return loops->loops[0].context;
 }
 
 void

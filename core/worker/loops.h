@@ -29,8 +29,12 @@ void worker_loops_free(WorkerLoops *loops);
  * work of their only connection while another loop is free; counts the
  * new one there. */
 WorkerLoop *worker_loops_assign(WorkerLoops *loops);
-/* Hand a connection counted by worker_loops_assign to its loop. */
+/* Hand a connection counted by worker_loops_assign to its loop; on the
+ * loop's own thread it starts at once. */
 void worker_loop_adopt(WorkerLoop *loop, ImtaConn *conn);
+/* The context of the first loop, the one worker_loops_assign prefers
+ * among equals: work that starts connections is best done there. */
+GMainContext *worker_loops_first_context(WorkerLoops *loops);
 /* Queue a finished job (a WorkerJob of conn_private.h) for its loop. */
 void worker_loop_post_done(WorkerLoop *loop, gpointer job);
 /* Every loop: call ops->drain on each of its connections. */

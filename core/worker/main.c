@@ -4,9 +4,18 @@
  *
  * The dispatcher starts it with the arguments of dispatcher/handoff.h and
  * one end of a socketpair as descriptor 3.  The main thread reads that
- * control socket (CONN, DRAIN), answers READY, TAKEN, REFUSED and CLOSED,
- * and handles signals; the connections live on the event-loop threads of
- * loops.c, blocking work on a thread pool.
+ * control socket (CONN, DRAIN) and handles signals; the connections live
+ * on the event-loop threads of loops.c, blocking work on a thread pool.
+ *
+ * The first event loop reads the control socket too, and takes the CONN
+ * messages it gets itself: a connection then reaches its loop without
+ * waking the main thread on the way, one thread wake-up less before the
+ * greeting.  The main thread still watches the socket because a loop can
+ * be busy with blocking work; whichever thread reads a message first
+ * handles it.  TAKEN and REFUSED come from the thread that read the CONN,
+ * CLOSED from the connection's loop (a packet each, so threads do not
+ * interleave them); TAKEN is sent before the connection starts, so it
+ * always precedes its CLOSED.
  *
  * Retiring: DRAIN, the end of the control socket (the dispatcher is
  * gone), SIGTERM or SIGINT stop new connections and ask every session to
@@ -67,26 +76,30 @@ typedef struct {
 	ImtaConfig *config;
 	WorkerLoops *loops;
 	GMainLoop *main_loop;
-	int control_fd;
-	guint control_watch;
+	int control_fd;             /* open to the end: loop threads send on it */
+	gint control_open;          /* atomic: the dispatcher has not gone */
+	guint control_watch;        /* the main thread's */
+	GSource *loop_control_watch; /* the first loop's */
 	guint signal_sources[3];
 	guint shutdown_timer;
 	gboolean shutdown_expired;
-	guint live;                 /* connections taken and not yet closed */
-	gboolean draining;
+	gint live;                  /* atomic: connections taken and not yet closed */
+	gboolean draining;          /* main thread; ctx.draining is the shared copy */
 } Worker;
 
+/* A control message a loop read and the main thread handles. */
 typedef struct {
 	Worker *worker;
-	guint64 id;
-} WorkerEnded;
+	char *text;
+	int fd;
+} WorkerOrder;
 
 /* ---- the control socket -------------------------------------------------- */
 
 static void
 worker_send(Worker *w, const char *text)
 {
-	if (w->control_fd < 0)
+	if (!g_atomic_int_get(&w->control_open))
 		return;
 	if (!imta_handoff_send(w->control_fd, text, -1))
 		imta_log(errno == EPIPE ? IMTA_LOG_INFO : IMTA_LOG_WARNING,
@@ -110,18 +123,50 @@ worker_sendf(Worker *w, const char *format, ...)
 static void
 worker_maybe_exit(Worker *w)
 {
-	if (w->draining && w->live == 0)
+	if (w->draining && g_atomic_int_get(&w->live) == 0)
 		g_main_loop_quit(w->main_loop);
+}
+
+static gboolean
+worker_maybe_exit_main(gpointer data)
+{
+	worker_maybe_exit(data);
+	return G_SOURCE_REMOVE;
+}
+
+/* Any thread: queue `func` for the main thread, never run it here
+ * (g_main_context_invoke would, whenever the main loop is not running). */
+static void
+worker_run_on_main(GSourceFunc func, gpointer data, GDestroyNotify destroy)
+{
+	GSource *source = g_idle_source_new();
+
+	g_source_set_priority(source, G_PRIORITY_DEFAULT);
+	g_source_set_callback(source, func, data, destroy);
+	g_source_attach(source, NULL);
+	g_source_unref(source);
+}
+
+/* Any thread: a connection counted in `live` is gone.  The main thread
+ * hears of it only when it may be waiting for the last one.  The count
+ * drops before `draining` is read, and worker_drain sets `draining`
+ * before it reads the count, so one of the two always sees the end. */
+static void
+worker_release(Worker *w)
+{
+	if (g_atomic_int_dec_and_test(&w->live) && g_atomic_int_get(&w->ctx.draining))
+		worker_run_on_main(worker_maybe_exit_main, w, NULL);
 }
 
 static gboolean
 worker_shutdown_give_up(gpointer data)
 {
 	Worker *w = data;
+	guint live = (guint)g_atomic_int_get(&w->live);
 
 	imta_log(IMTA_LOG_ERROR, "%u connection%s still wait%s for blocking work %d s after "
-		 "they were closed; exiting without them", w->live, w->live == 1 ? "" : "s",
-		 w->live == 1 ? "s" : "", WORKER_GIVE_UP_GRACE);
+		 "they were closed; exiting without them", live, live == 1 ? "" : "s",
+		 live == 1 ? "s" : "", WORKER_GIVE_UP_GRACE);
 	/* Pool threads are still inside plugin code: no orderly unload. */
 	_exit(1);
 }
@@ -130,11 +175,12 @@ static gboolean
 worker_shutdown_timeout(gpointer data)
 {
 	Worker *w = data;
+	guint live = (guint)g_atomic_int_get(&w->live);
 
 	w->shutdown_timer = 0;
 	w->shutdown_expired = TRUE;
 	imta_log(IMTA_LOG_NOTICE, "%u connection%s still open %d s after the shutdown began: "
-		 "closing", w->live, w->live == 1 ? "" : "s", WORKER_SHUTDOWN_GRACE);
+		 "closing", live, live == 1 ? "" : "s", WORKER_SHUTDOWN_GRACE);
 	worker_loops_abort(w->loops);
 	g_timeout_add_seconds(WORKER_GIVE_UP_GRACE, worker_shutdown_give_up, w);
 	return G_SOURCE_REMOVE;
@@ -146,10 +192,12 @@ static void
 worker_drain(Worker *w, const char *why, gboolean bounded)
 {
 	if (!w->draining) {
+		guint live = (guint)g_atomic_int_get(&w->live);
+
 		w->draining = TRUE;
 		g_atomic_int_set(&w->ctx.draining, 1);
-		imta_log(IMTA_LOG_INFO, "retiring (%s) with %u open connection%s", why, w->live,
-			 w->live == 1 ? "" : "s");
+		imta_log(IMTA_LOG_INFO, "retiring (%s) with %u open connection%s", why, live,
+			 live == 1 ? "" : "s");
 		worker_loops_drain(w->loops);
 	}
 	if (bounded && w->shutdown_timer == 0 && !w->shutdown_expired)
@@ -158,29 +206,14 @@ worker_drain(Worker *w, const char *why, gboolean bounded)
 	worker_maybe_exit(w);
 }
 
-/* Main thread: a connection has ended on its loop. */
-static gboolean
-worker_on_ended_main(gpointer data)
-{
-	WorkerEnded *ended = data;
-	Worker *w = ended->worker;
-
-	worker_sendf(w, "CLOSED %" G_GUINT64_FORMAT, ended->id);
-	g_warn_if_fail(w->live > 0);
-	w->live--;
-	worker_maybe_exit(w);
-	return G_SOURCE_REMOVE;
-}
-
-/* Loop thread: pass the end of a connection to the main thread. */
+/* Loop thread: a connection has ended. */
 static void
 worker_on_ended(guint64 id, gpointer user_data)
 {
-	WorkerEnded *ended = g_new(WorkerEnded, 1);
+	Worker *w = user_data;
 
-	ended->worker = user_data;
-	ended->id = id;
-	g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, worker_on_ended_main, ended, g_free);
+	worker_sendf(w, "CLOSED %" G_GUINT64_FORMAT, id);
+	worker_release(w);
 }
 
 static gboolean
@@ -210,7 +243,8 @@ worker_check_socket(int fd)
 	return NULL;
 }
 
-/* CONN <id> <local-ip> <local-port> <remote-ip> <remote-port>, with a socket. */
+/* CONN <id> <local-ip> <local-port> <remote-ip> <remote-port>, with a
+ * socket.  The main thread or the first loop. */
 static void
 worker_on_conn(Worker *w, const char *text, int fd)
 {
@@ -227,12 +261,14 @@ worker_on_conn(Worker *w, const char *text, int fd)
 			close(fd);
 		return;
 	}
+	/* Counted before `draining` is read: see worker_release. */
+	g_atomic_int_inc(&w->live);
 	if (g_strv_length(words) != 6 || !worker_parse_port(words[3], &local_port) ||
 	    !worker_parse_port(words[5], &remote_port))
 		refusal = "malformed CONN message";
 	else if (fd < 0)
 		refusal = "no socket attached";
-	else if (w->draining)
+	else if (g_atomic_int_get(&w->ctx.draining))
 		refusal = "worker is retiring";
 	else
 		refusal = worker_check_socket(fd);
@@ -247,11 +283,11 @@ worker_on_conn(Worker *w, const char *text, int fd)
 		if (fd >= 0)
 			close(fd);
 		worker_sendf(w, "REFUSED %" G_GUINT64_FORMAT " %s", id, refusal);
+		worker_release(w);
 		return;
 	}
-	w->live++;
-	worker_loop_adopt(worker_loops_assign(w->loops), conn);
 	worker_sendf(w, "TAKEN %" G_GUINT64_FORMAT, id);
+	worker_loop_adopt(worker_loops_assign(w->loops), conn);
 }
 
 static void
@@ -274,31 +310,85 @@ worker_on_message(Worker *w, const char *text, int fd)
 }
 
 static gboolean
-worker_on_control(gint fd, GIOCondition condition, gpointer data)
+worker_on_order_main(gpointer data)
 {
-	Worker *w = data;
+	WorkerOrder *order = data;
+
+	worker_on_message(order->worker, order->text, order->fd);
+	order->fd = -1;
+	return G_SOURCE_REMOVE;
+}
+
+static void
+worker_order_free(gpointer data)
+{
+	WorkerOrder *order = data;
+
+	if (order->fd >= 0)
+		close(order->fd);
+	g_free(order->text);
+	g_free(order);
+}
+
+/* Loop thread: everything but CONN is the main thread's business. */
+static void
+worker_pass_to_main(Worker *w, const char *text, int fd)
+{
+	WorkerOrder *order = g_new(WorkerOrder, 1);
+
+	order->worker = w;
+	order->text = g_strdup(text);
+	order->fd = fd;
+	worker_run_on_main(worker_on_order_main, order, worker_order_free);
+}
+
+/* Handle the next control message, if another thread has not taken it;
+ * FALSE when the socket has ended (the dispatcher is gone) or failed. */
+static gboolean
+worker_read_control(Worker *w, int fd, gboolean on_main)
+{
 	char buf[IMTA_HANDOFF_MAX + 1];
 	int passed = -1;
 	gssize n = imta_handoff_recv(fd, buf, &passed);
 
 	if (n > 0) {
-		worker_on_message(w, buf, passed);
-		return G_SOURCE_CONTINUE;
+		if (on_main || g_str_has_prefix(buf, "CONN "))
+			worker_on_message(w, buf, passed);
+		else
+			worker_pass_to_main(w, buf, passed);
+		return TRUE;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return G_SOURCE_CONTINUE;
+		return TRUE;
 	if (n < 0 && errno == EPROTO) {
 		imta_log(IMTA_LOG_WARNING, "ignoring a truncated control message or one with "
 			 "several descriptors");
-		return G_SOURCE_CONTINUE;
+		return TRUE;
 	}
-	if (n < 0 && errno != ECONNRESET)
+	if (on_main && n < 0 && errno != ECONNRESET)
 		imta_log(IMTA_LOG_ERROR, "control socket: %s", g_strerror(errno));
+	return FALSE;
+}
+
+static gboolean
+worker_on_control(gint fd, GIOCondition condition, gpointer data)
+{
+	Worker *w = data;
+
+	if (worker_read_control(w, fd, TRUE))
+		return G_SOURCE_CONTINUE;
 	w->control_watch = 0;
-	close(w->control_fd);
-	w->control_fd = -1;
+	g_atomic_int_set(&w->control_open, 0);
 	worker_drain(w, "the dispatcher is gone", FALSE);
 	return G_SOURCE_REMOVE;
+}
+
+/* The first loop: its watch ends with the socket, the main thread's
+ * handles the end. */
+static gboolean
+worker_on_control_loop(gint fd, GIOCondition condition, gpointer data)
+{
+	return worker_read_control(data, fd, FALSE) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -564,6 +654,10 @@ worker_start(Worker *w, gsize stack_size)
 	w->main_loop = g_main_loop_new(NULL, FALSE);
 	w->control_watch = imta_fd_watch_add(w->control_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
 					 worker_on_control, w);
+	w->loop_control_watch = imta_fd_watch_attach(worker_loops_first_context(w->loops),
+						     w->control_fd,
+						     G_IO_IN | G_IO_HUP | G_IO_ERR,
+						     worker_on_control_loop, w);
 	w->signal_sources[0] = g_unix_signal_add(SIGTERM, worker_on_stop_signal, w);
 	w->signal_sources[1] = g_unix_signal_add(SIGINT, worker_on_stop_signal, w);
 	w->signal_sources[2] = g_unix_signal_add(SIGHUP, worker_on_sighup, w);
@@ -580,6 +674,10 @@ worker_cleanup(Worker *w)
 {
 	if (w->control_watch != 0)
 		g_source_remove(w->control_watch);
+	if (w->loop_control_watch != NULL) {
+		g_source_destroy(w->loop_control_watch);
+		g_clear_pointer(&w->loop_control_watch, g_source_unref);
+	}
 	for (guint i = 0; i < G_N_ELEMENTS(w->signal_sources); i++)
 		if (w->signal_sources[i] != 0)
 			g_source_remove(w->signal_sources[i]);
@@ -621,6 +719,7 @@ main(int argc, char **argv)
 		imta_log_set_level(IMTA_LOG_DEBUG);
 	worker_open_log(args.log_path);
 	w.control_fd = args.control_fd;
+	w.control_open = 1;
 	status = worker_setup(&w, &args);
 	if (status == 0)
 		status = worker_start(&w, stack_size);
