@@ -7,10 +7,10 @@
  * control socket (CONN, DRAIN) and handles signals; the connections live
  * on the event-loop threads of loops.c, blocking work on a thread pool.
  *
- * The first event loop reads the control socket too, and takes the CONN
- * messages it gets itself: a connection then reaches its loop without
- * waking the main thread on the way, one thread wake-up less before the
- * greeting.  The main thread still watches the socket because a loop can
+ * The first event loop reads the control socket too, and handles what
+ * it reads itself but DRAIN, which it passes on: a connection then
+ * reaches its loop without waking the main thread on the way, one thread
+ * wake-up less before the greeting.  The main thread still watches the socket because a loop can
  * be busy with blocking work; whichever thread reads a message first
  * handles it.  TAKEN and REFUSED come from the thread that read the CONN,
  * CLOSED from the connection's loop (a packet each, so threads do not
@@ -330,7 +330,7 @@ worker_order_free(gpointer data)
 	g_free(order);
 }
 
-/* Loop thread: everything but CONN is the main thread's business. */
+/* Loop thread: a drain is the main thread's business. */
 static void
 worker_pass_to_main(Worker *w, const char *text, int fd)
 {
@@ -352,10 +352,10 @@ worker_read_control(Worker *w, int fd, gboolean on_main)
 	gssize n = imta_handoff_recv(fd, buf, &passed);
 
 	if (n > 0) {
-		if (on_main || g_str_has_prefix(buf, "CONN "))
-			worker_on_message(w, buf, passed);
-		else
+		if (!on_main && strcmp(buf, "DRAIN") == 0)
 			worker_pass_to_main(w, buf, passed);
+		else
+			worker_on_message(w, buf, passed);
 		return TRUE;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
