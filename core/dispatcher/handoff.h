@@ -50,9 +50,8 @@ gboolean imta_handoff_send(int sock, const char *text, int fd);
  * *fd_r is the attached descriptor (close-on-exec) or -1.  Never waits,
  * so several threads may read one socket.  Returns the length, 0 when
  * the peer has closed, -1 on error (errno; EAGAIN when nothing is
- * waiting).  Extra descriptors and
- * truncated packets are refused: the descriptors are closed and -1 is
- * returned with errno EPROTO. */
+ * waiting).  Extra descriptors and truncated packets are refused: the
+ * descriptors are closed and -1 is returned with errno EPROTO. */
 gssize imta_handoff_recv(int sock, char buf[IMTA_HANDOFF_MAX + 1], int *fd_r);
 
 G_END_DECLS
