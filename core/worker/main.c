@@ -87,13 +87,6 @@ typedef struct {
 	gboolean draining;          /* main thread; ctx.draining is the shared copy */
 } Worker;
 
-/* A control message a loop read and the main thread handles. */
-typedef struct {
-	Worker *worker;
-	char *text;
-	int fd;
-} WorkerOrder;
-
 /* ---- the control socket -------------------------------------------------- */
 
 static void
@@ -290,8 +283,17 @@ worker_on_conn(Worker *w, const char *text, int fd)
 	worker_loop_adopt(worker_loops_assign(w->loops), conn);
 }
 
+static gboolean
+worker_drain_asked(gpointer data)
+{
+	worker_drain(data, "the dispatcher asked", FALSE);
+	return G_SOURCE_REMOVE;
+}
+
+/* The main thread or the first loop; a drain is the main thread's
+ * business. */
 static void
-worker_on_message(Worker *w, const char *text, int fd)
+worker_on_message(Worker *w, const char *text, int fd, gboolean on_main)
 {
 	g_autofree char *shown = NULL;
 
@@ -302,44 +304,14 @@ worker_on_message(Worker *w, const char *text, int fd)
 	if (fd >= 0)
 		close(fd);
 	if (strcmp(text, "DRAIN") == 0) {
-		worker_drain(w, "the dispatcher asked", FALSE);
+		if (on_main)
+			worker_drain_asked(w);
+		else
+			worker_run_on_main(worker_drain_asked, w, NULL);
 		return;
 	}
 	shown = g_strescape(text, NULL);
 	imta_log(IMTA_LOG_WARNING, "ignoring an unknown control message \"%s\"", shown);
-}
-
-static gboolean
-worker_on_order_main(gpointer data)
-{
-	WorkerOrder *order = data;
-
-	worker_on_message(order->worker, order->text, order->fd);
-	order->fd = -1;
-	return G_SOURCE_REMOVE;
-}
-
-static void
-worker_order_free(gpointer data)
-{
-	WorkerOrder *order = data;
-
-	if (order->fd >= 0)
-		close(order->fd);
-	g_free(order->text);
-	g_free(order);
-}
-
-/* Loop thread: a drain is the main thread's business. */
-static void
-worker_pass_to_main(Worker *w, const char *text, int fd)
-{
-	WorkerOrder *order = g_new(WorkerOrder, 1);
-
-	order->worker = w;
-	order->text = g_strdup(text);
-	order->fd = fd;
-	worker_run_on_main(worker_on_order_main, order, worker_order_free);
 }
 
 /* Handle the next control message, if another thread has not taken it;
@@ -352,10 +324,7 @@ worker_read_control(Worker *w, int fd, gboolean on_main)
 	gssize n = imta_handoff_recv(fd, buf, &passed);
 
 	if (n > 0) {
-		if (!on_main && strcmp(buf, "DRAIN") == 0)
-			worker_pass_to_main(w, buf, passed);
-		else
-			worker_on_message(w, buf, passed);
+		worker_on_message(w, buf, passed, on_main);
 		return TRUE;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
