@@ -114,9 +114,11 @@ typedef struct {
 	 * session: the engine logs the error and closes with "421 4.3.5
 	 * Server configuration error" (the plugin keeps nothing allocated). */
 	gpointer (*open)(ImtaSmtpServer *server, ImtaSmtpServerLimits *limits, GError **error);
-	/* Optional: before the greeting, e.g. a client check through
+	/* Optional: the session's start, e.g. a client check through
 	 * imta_smtp_server_run().  It must lead to imta_smtp_server_greet(),
-	 * at once or from the done callback.  NULL: greet at once. */
+	 * at once or from the done callback.  A check started after the
+	 * greeting runs while the greeting travels, and no command is taken
+	 * before its done.  NULL: greet at once. */
 	void (*start)(ImtaSmtpServer *server, gpointer session);
 	/* The greeting's text after "220 " (newly allocated). */
 	char *(*greeting)(ImtaSmtpServer *server, gpointer session);
@@ -240,8 +242,9 @@ void imta_smtp_server_vanished(ImtaSmtpServer *server);
 
 /* ---- greeting, TLS, input --------------------------------------------- */
 
-/* "220 " and hooks->greeting, or the 421 of a retiring worker. */
-void imta_smtp_server_greet(ImtaSmtpServer *server);
+/* "220 " and hooks->greeting and TRUE, or the 421 of a retiring worker
+ * and FALSE (the session is closing). */
+gboolean imta_smtp_server_greet(ImtaSmtpServer *server);
 /* STARTTLS once the plugin's checks passed: 503 within a transaction;
  * else "220 2.0.0 Ready to start TLS", the handshake, and the HELO/EHLO
  * forgotten.  FALSE when it refused or the session closed. */

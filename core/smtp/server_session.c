@@ -966,18 +966,19 @@ server_pump(ImtaSmtpServer *s)
 
 /* ---- the connection's callbacks ---------------------------------------------- */
 
-void
+gboolean
 imta_smtp_server_greet(ImtaSmtpServer *server)
 {
 	g_autofree char *text = NULL;
 
 	if (server->draining || imta_conn_draining(server->conn)) {
 		server_shutting_down(server);
-		return;
+		return FALSE;
 	}
 	text = server->hooks->greeting(server, server->session);
 	server->state = STATE_COMMAND;
 	imta_smtp_server_reply(server, 220, NULL, "%s", text);
+	return TRUE;
 }
 
 static const char *

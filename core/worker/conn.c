@@ -1011,6 +1011,10 @@ conn_run_inline(ImtaConn *conn, WorkerJob *job)
 {
 	WorkerJob **tail = &conn->ran_inline;
 
+	/* What was answered before the work goes out before it, rather than
+	 * wait for the work as well. */
+	if (conn->out_len > 0 && !conn->dead)
+		conn_flush(conn);
 	job->work(job->data);
 	worker_loop_unblock(conn->loop);
 	while (*tail != NULL)

@@ -3,7 +3,7 @@
  * of a server that queues mail, on the session engine of smtp_server.h.
  *
  * The engine takes the input, answers DATA, BDAT, RSET, NOOP and QUIT and
- * reads the content; this file decides: the greeting after the client
+ * reads the content; this file decides: the greeting and the client
  * check, HELO and EHLO, the access checks of MAIL and RCPT (a recipient's
  * directory lookup runs on the blocking pool), STARTTLS and AUTH with the
  * channel switches they may cause, VRFY, EXPN and HELP, and the content's
@@ -797,7 +797,7 @@ session_command(ImtaSmtpServer *server, gpointer session, const ImtaSmtpCommand 
 	}
 }
 
-/* ---- the session: client check, then the greeting --------------------- */
+/* ---- the session: the greeting, then the client check ------------------ */
 
 static void
 open_done(ImtaSmtpServer *server, gpointer session, gpointer data)
@@ -814,7 +814,6 @@ open_done(ImtaSmtpServer *server, gpointer session, gpointer data)
 			    check->switch_to->name);
 	}
 	smtp_client_check_free(check);
-	imta_smtp_server_greet(server);
 }
 
 /* identnone* and identtcp*: "numeric" looks no name up; "limited" looks
@@ -836,11 +835,14 @@ session_start(ImtaSmtpServer *server, gpointer session)
 	SmtpClientCheck *check;
 	gboolean want_name, name_switches;
 
-	session_ident(service, &want_name, &name_switches);
-	if (!want_name && service->switchchannel != IMTA_SWITCH_SWITCH) {
-		imta_smtp_server_greet(server);
+	/* Greet first: the client's name and channel are needed only by its
+	 * commands, which wait for the check, and the check (a DNS lookup,
+	 * a rewrite) then overlaps the greeting's round trip. */
+	if (!imta_smtp_server_greet(server))
 		return;
-	}
+	session_ident(service, &want_name, &name_switches);
+	if (!want_name && service->switchchannel != IMTA_SWITCH_SWITCH)
+		return;
 	check = g_new0(SmtpClientCheck, 1);
 	check->config = s->config;
 	check->service = service;

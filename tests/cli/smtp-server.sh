@@ -4,12 +4,13 @@
 # 8BITMIME, ENHANCEDSTATUSCODES, DSN, CHUNKING), sequencing errors, the
 # envelope and content of the queue files written (DSN fields, Received:,
 # the body byte for byte), recipient checks against the rewrite rules,
-# ORIG_SEND_ACCESS, FROM_ACCESS and the directory, switchchannel, the
+# ORIG_SEND_ACCESS, FROM_ACCESS and the directory, switchchannel, a greeting
+# that does not wait for the client check, the
 # built-in relay protection, VRFY/EXPN policy, the job controller hearing
 # of new messages, and draining.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 56
+plan 59
 
 # FROM_ACCESS refuses one sender; VRFY details and EXPN are allowed on
 # tcp_intranet, the channel of switched (internal) clients.
@@ -352,6 +353,51 @@ check_grep "the relayed message is queued to tcp_local" "$QF" "channel tcp_local
 check_grep "expnallow on tcp_intranet: EXPN lists the group" "$OUT" "250-2.1.5 <alice@example.com>"
 check_grep "the switch is logged" "$LOGDIR/smtp_server.log" \
 	"[127.0.0.2]: switchchannel: source channel tcp_intranet"
+
+# ---- the greeting does not wait for the client check ---------------------------
+# A name server that takes queries and never answers: the client's reverse
+# lookup lasts DNS_TIMEOUT.  The greeting goes out before it; the first
+# command waits for it.
+$PY -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1], flush=True)
+time.sleep(60)' >"$T/silent.port" &
+SILENT_PID=$!
+wait_until 50 test -s "$T/silent.port"
+cp "$C/option.dat" "$T/option.dat.good"
+cp "$C/imta.cnf" "$T/imta.cnf.good"
+sed -i '/^DNS_SERVERS=/d; /^DNS_TIMEOUT=/d' "$C/option.dat"
+printf 'DNS_SERVERS=127.0.0.1:%s\nDNS_TIMEOUT=3\n' "$(cat "$T/silent.port")" >>"$C/option.dat"
+sed -i '/^tcp_local smtp /s/ identnonenumeric / identnone /' "$C/imta.cnf"
+smtp_restart_dispatcher
+: >"$LOGDIR/smtp_server.log"
+dialog "$SMTP_PORT" --timeout 20 >"$OUT" 2>&1 <<EOF &
+<
+mark $T/greeted
+pause $T/looked
+> EHLO client.example
+<
+> QUIT
+<
+EOF
+DIALOG_PID=$!
+wait_until 100 test -e "$T/greeted"
+if grep -q "no name for 127.0.0.1" "$LOGDIR/smtp_server.log"; then
+	diag_file "$LOGDIR/smtp_server.log"
+	ok 1 "the greeting comes before the client's reverse lookup has ended"
+else
+	ok 0 "the greeting comes before the client's reverse lookup has ended"
+fi
+touch "$T/looked"
+wait "$DIALOG_PID"
+check_grep "EHLO is answered once the lookup gave up" "$OUT" "250-mail.example.com"
+check_grep "the failed lookup is logged" "$LOGDIR/smtp_server.log" \
+	"[127.0.0.1]: no name for 127.0.0.1"
+stop_pid "$SILENT_PID"
+cp "$T/option.dat.good" "$C/option.dat"
+cp "$T/imta.cnf.good" "$C/imta.cnf"
 
 # ---- the built-in relay protection --------------------------------------------
 # Without ORIG_SEND_ACCESS and SEND_ACCESS nothing may be relayed, except
