@@ -315,6 +315,12 @@ worker_loops_first_context(WorkerLoops *loops)
 	return loops->loops[0].context;
 }
 
+gboolean
+worker_loops_first_free(WorkerLoops *loops)
+{
+	return !g_atomic_int_get(&loops->loops[0].blocked);
+}
+
 void
 worker_loop_post_done(WorkerLoop *loop, gpointer job)
 {

@@ -35,6 +35,9 @@ void worker_loop_adopt(WorkerLoop *loop, ImtaConn *conn);
 /* The context of the first loop, the one worker_loops_assign prefers
  * among equals: work that starts connections is best done there. */
 GMainContext *worker_loops_first_context(WorkerLoops *loops);
+/* Whether the first loop is free of blocking work (it may block the
+ * moment after). */
+gboolean worker_loops_first_free(WorkerLoops *loops);
 /* Queue a finished job (a WorkerJob of conn_private.h) for its loop. */
 void worker_loop_post_done(WorkerLoop *loop, gpointer job);
 /* Every loop: call ops->drain on each of its connections. */

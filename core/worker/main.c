@@ -10,9 +10,10 @@
  * The first event loop reads the control socket too, and handles what
  * it reads itself but DRAIN, which it passes on: a connection then
  * reaches its loop without waking the main thread on the way, one thread
- * wake-up less before the greeting.  The main thread still watches the socket because a loop can
- * be busy with blocking work; whichever thread reads a message first
- * handles it.  TAKEN and REFUSED come from the thread that read the CONN,
+ * wake-up less before the greeting.  The main thread watches the socket
+ * as well, because that loop can be busy with blocking work, but steps
+ * aside for a while each time it finds the loop free; whichever thread
+ * reads a message first handles it.  TAKEN and REFUSED come from the thread that read the CONN,
  * CLOSED from the connection's loop (a packet each, so threads do not
  * interleave them); TAKEN is sent before the connection starts, so it
  * always precedes its CLOSED.
@@ -70,6 +71,9 @@
 #define WORKER_STACK_MIN 65536
 #define WORKER_STACK_MAX 1073741824
 #define WORKER_LOOP_STACK_FLOOR (256 * 1024)
+/* How long the main thread leaves the control socket to a free first
+ * loop before it looks again, in case that loop has since blocked. */
+#define WORKER_CONTROL_ASIDE_MS 20
 
 typedef struct {
 	WorkerContext ctx;
@@ -78,8 +82,10 @@ typedef struct {
 	GMainLoop *main_loop;
 	int control_fd;             /* open to the end: loop threads send on it */
 	gint control_open;          /* atomic: the dispatcher has not gone */
-	guint control_watch;        /* the main thread's */
+	guint control_watch;        /* the main thread's, 0 while it steps aside */
+	guint control_aside;        /* the timer that ends a step aside */
 	GSource *loop_control_watch; /* the first loop's */
+	gint loop_reads_control;    /* atomic: the first loop's watch is on */
 	guint signal_sources[3];
 	guint shutdown_timer;
 	gboolean shutdown_expired;
@@ -339,11 +345,41 @@ worker_read_control(Worker *w, int fd, gboolean on_main)
 	return FALSE;
 }
 
+static gboolean worker_on_control(gint fd, GIOCondition condition, gpointer data);
+
+static gboolean
+worker_control_rearm(gpointer data)
+{
+	Worker *w = data;
+
+	w->control_aside = 0;
+	w->control_watch = imta_fd_watch_add(w->control_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+					     worker_on_control, w);
+	return G_SOURCE_REMOVE;
+}
+
+/* A free first loop reads the message too, and starts a connection it
+ * reads without a hand-over between threads: the main thread then stops
+ * watching for a while, rather than wake for every connection.  Not
+ * when the loop runs blocking work, nor once its watch has ended. */
+static gboolean
+worker_control_step_aside(Worker *w, GIOCondition condition)
+{
+	if ((condition & (G_IO_HUP | G_IO_ERR)) || !g_atomic_int_get(&w->loop_reads_control) ||
+	    !worker_loops_first_free(w->loops))
+		return FALSE;
+	w->control_watch = 0;
+	w->control_aside = g_timeout_add(WORKER_CONTROL_ASIDE_MS, worker_control_rearm, w);
+	return TRUE;
+}
+
 static gboolean
 worker_on_control(gint fd, GIOCondition condition, gpointer data)
 {
 	Worker *w = data;
 
+	if (worker_control_step_aside(w, condition))
+		return G_SOURCE_REMOVE;
 	if (worker_read_control(w, fd, TRUE))
 		return G_SOURCE_CONTINUE;
 	w->control_watch = 0;
@@ -357,7 +393,12 @@ worker_on_control(gint fd, GIOCondition condition, gpointer data)
 static gboolean
 worker_on_control_loop(gint fd, GIOCondition condition, gpointer data)
 {
-	return worker_read_control(data, fd, FALSE) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+	Worker *w = data;
+
+	if (worker_read_control(w, fd, FALSE))
+		return G_SOURCE_CONTINUE;
+	g_atomic_int_set(&w->loop_reads_control, 0);
+	return G_SOURCE_REMOVE;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -627,6 +668,7 @@ worker_start(Worker *w, gsize stack_size)
 						     w->control_fd,
 						     G_IO_IN | G_IO_HUP | G_IO_ERR,
 						     worker_on_control_loop, w);
+	g_atomic_int_set(&w->loop_reads_control, 1);
 	w->signal_sources[0] = g_unix_signal_add(SIGTERM, worker_on_stop_signal, w);
 	w->signal_sources[1] = g_unix_signal_add(SIGINT, worker_on_stop_signal, w);
 	w->signal_sources[2] = g_unix_signal_add(SIGHUP, worker_on_sighup, w);
@@ -643,6 +685,8 @@ worker_cleanup(Worker *w)
 {
 	if (w->control_watch != 0)
 		g_source_remove(w->control_watch);
+	if (w->control_aside != 0)
+		g_source_remove(w->control_aside);
 	if (w->loop_control_watch != NULL) {
 		g_source_destroy(w->loop_control_watch);
 		g_clear_pointer(&w->loop_control_watch, g_source_unref);
