@@ -154,6 +154,12 @@ gboolean imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GE
  * single_sys or addrsperfile), make them durable, notify the job
  * controller.  TRUE means every file is on disk: acknowledge now. */
 gboolean imta_enqueue_commit(ImtaEnqueue *enq, GError **error);
+/* Keep the job controller's notices of the commit until
+ * imta_enqueue_notify() (or the free): a server that sends its reply
+ * first lets the client go on while the controller is woken.  The
+ * controller's scans find the files whatever becomes of a notice. */
+void imta_enqueue_hold_notices(ImtaEnqueue *enq);
+void imta_enqueue_notify(ImtaEnqueue *enq);
 
 /* The queue file names committed (relative to the queue root, e.g.
  * "ims-ms/003/ZZ0SJX2K5A1B3C9F.00"); valid until the enqueue is freed. */

@@ -145,6 +145,11 @@ void imta_conn_write(ImtaConn *conn, const void *data, gsize len);
 void imta_conn_printf(ImtaConn *conn, const char *format, ...) G_GNUC_PRINTF(2, 3);
 /* Bytes waiting to be sent. */
 gsize imta_conn_output_pending(const ImtaConn *conn);
+/* Send what is buffered now, as far as the socket takes it without
+ * waiting, rather than when the callback returns: for a reply that
+ * should not wait for what the callback does next.  The rest goes as
+ * usual. */
+void imta_conn_flush(ImtaConn *conn);
 /* Send what is buffered, then close (the close callback follows). */
 void imta_conn_close(ImtaConn *conn);
 

@@ -83,6 +83,8 @@ struct _ImtaEnqueue {
 	gsize reserved;         /* of the process's budget, beyond ENQUEUE_BUFFER */
 	gboolean broken;        /* a spool write failed: the content is unknown */
 	gboolean committed;
+	gboolean hold_notices;
+	gboolean notices_owed;
 	GPtrArray *files;       /* committed final names, NULL-terminated */
 	guint log_flags;        /* ImtaMailLogFlags of the E entries */
 	char first_id[IMTA_QUEUE_ID_LENGTH + 1]; /* imta_enqueue_set_id; "" = none */
@@ -840,12 +842,30 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	for (guint i = 0; i < files->len; i++) {
 		EnqueueFile *file = files->pdata[i];
 
-		queue_notify(enq->queue, 'E', file->final_name);
+		if (!enq->hold_notices)
+			queue_notify(enq->queue, 'E', file->final_name);
 		enqueue_mail_log(enq, file, message_id);
 		g_ptr_array_add(enq->files, g_steal_pointer(&file->final_name));
 	}
 	g_ptr_array_add(enq->files, NULL);
+	enq->notices_owed = enq->hold_notices;
 	return TRUE;
+}
+
+void
+imta_enqueue_hold_notices(ImtaEnqueue *enq)
+{
+	enq->hold_notices = TRUE;
+}
+
+void
+imta_enqueue_notify(ImtaEnqueue *enq)
+{
+	if (!enq->notices_owed)
+		return;
+	enq->notices_owed = FALSE;
+	for (guint i = 0; enq->files->pdata[i] != NULL; i++)
+		queue_notify(enq->queue, 'E', enq->files->pdata[i]);
 }
 
 const char *const *
@@ -859,6 +879,7 @@ imta_enqueue_free(ImtaEnqueue *enq)
 {
 	if (enq == NULL)
 		return;
+	imta_enqueue_notify(enq);
 	if (enq->spool_fd >= 0)
 		close(enq->spool_fd);
 	enqueue_release(enq);

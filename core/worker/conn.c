@@ -941,6 +941,13 @@ imta_conn_write(ImtaConn *conn, const void *data, gsize len)
 }
 
 void
+imta_conn_flush(ImtaConn *conn)
+{
+	if (conn->out_len > 0 && !conn->dead)
+		conn_flush(conn);
+}
+
+void
 imta_conn_printf(ImtaConn *conn, const char *format, ...)
 {
 	va_list args;
@@ -1013,8 +1020,7 @@ conn_run_inline(ImtaConn *conn, WorkerJob *job)
 
 	/* What was answered before the work goes out before it, rather than
 	 * wait for the work as well. */
-	if (conn->out_len > 0 && !conn->dead)
-		conn_flush(conn);
+	imta_conn_flush(conn);
 	job->work(job->data);
 	worker_loop_unblock(conn->loop);
 	while (*tail != NULL)

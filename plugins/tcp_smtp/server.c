@@ -505,6 +505,9 @@ commit_done(ImtaSmtpServer *server, gpointer session, gpointer data)
 		commit_log(s, t);
 		imta_smtp_server_count_message(server);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		/* The client hears of its message before the controller. */
+		imta_conn_flush(s->conn);
+		imta_enqueue_notify(t->enq);
 	} else {
 		session_log(s, IMTA_LOG_ERROR, "message %s not queued: %s", t->id,
 			    job->error->message);
@@ -539,6 +542,7 @@ content_end(ImtaSmtpServer *server, gpointer session, gpointer txn, guint64 size
 	}
 	job = g_new0(CommitJob, 1);
 	job->txn = t;
+	imta_enqueue_hold_notices(t->enq);
 	imta_smtp_server_run(server, commit_work, commit_done, job);
 }
 

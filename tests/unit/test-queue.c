@@ -2186,6 +2186,47 @@ test_notices(Fixture *f, gconstpointer data)
 	g_free(enqueue_one(f, "l", "a@example.com", "x\n"));
 }
 
+/* Held notices wait for imta_enqueue_notify(), are sent once, and are
+ * not lost when the enqueue is freed first. */
+static void
+test_notices_held(Fixture *f, gconstpointer data)
+{
+	g_autofree char *sock = g_build_filename(f->dir, "job_controller.notify", NULL);
+	int sfd = bind_notify_socket(sock);
+	ImtaEnqueue *enq;
+	const char *const *files;
+	g_autofree char *want = NULL;
+	g_autofree char *notice = NULL;
+	g_autofree char *again = NULL;
+
+	imta_queue_close(f->queue);
+	fixture_open(f, sock);
+	enq = enqueue_start(f, "held\n");
+	add_rcpt(enq, channel(f, "l"), "a@example.com");
+	imta_enqueue_hold_notices(enq);
+	commit_ok(enq);
+	g_assert_null(receive_notice(sfd));
+	files = imta_enqueue_files(enq);
+	want = g_strconcat("E ", files[0], NULL);
+	imta_enqueue_notify(enq);
+	notice = receive_notice(sfd);
+	g_assert_cmpstr(notice, ==, want);
+	imta_enqueue_notify(enq);
+	imta_enqueue_free(enq);
+	g_assert_null(receive_notice(sfd));
+
+	enq = enqueue_start(f, "held, then freed\n");
+	add_rcpt(enq, channel(f, "l"), "b@example.com");
+	imta_enqueue_hold_notices(enq);
+	commit_ok(enq);
+	g_clear_pointer(&want, g_free);
+	want = g_strconcat("E ", imta_enqueue_files(enq)[0], NULL);
+	imta_enqueue_free(enq);
+	again = receive_notice(sfd);
+	g_assert_cmpstr(again, ==, want);
+	close(sfd);
+}
+
 /* The next notice on `fd` says that `path` is new. */
 static void
 assert_new_file_notice(int fd, const char *path)
@@ -2446,6 +2487,7 @@ main(int argc, char **argv)
 	ADD("/queue/commit/faults", test_commit_faults);
 	ADD("/queue/notices", test_notices);
 	ADD("/queue/notices/restarted-controller", test_notices_restarted_controller);
+	ADD("/queue/notices/held", test_notices_held);
 	ADD("/queue/notices/full-queue", test_notices_full_queue);
 	g_test_add_func("/queue/full-disk", test_full_disk);
 #undef ADD
