@@ -21,14 +21,19 @@ ok $? "the dispatcher starts"
 
 # The client: SESSIONS threads, each sending messages one after another
 # and writing "<queue id> <subject>" for every 250; connection errors
-# (a killed worker) just start a new session.  Stops after SECONDS.
+# (a killed worker) just start a new session.  Stops when the file STOP
+# appears, or after SECONDS at the latest.
 cat >"$T/senders.py" <<'EOF'
-import socket, sys, threading, time
+import os, socket, sys, threading, time
 
 port, seconds, sessions, out = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+stop_file = sys.argv[5]
 lock = threading.Lock()
 acked = open(out, "w")
 end = time.monotonic() + seconds
+
+def sending():
+    return time.monotonic() < end and not os.path.exists(stop_file)
 
 def reply(f):
     while True:
@@ -45,7 +50,7 @@ def session(n):
         reply(f)
         s.sendall(b"EHLO crash.test\r\n"); reply(f)
         k = 0
-        while time.monotonic() < end:
+        while sending():
             k += 1
             subject = "crash-%d-%d-%f" % (n, k, time.monotonic())
             s.sendall(b"MAIL FROM:<sender@example.org>\r\n"); reply(f)
@@ -66,7 +71,7 @@ def session(n):
         s.close()
 
 def run(n):
-    while time.monotonic() < end:
+    while sending():
         try:
             session(n)
         except (OSError, ConnectionError):
@@ -77,15 +82,27 @@ for t in threads: t.start()
 for t in threads: t.join()
 EOF
 
-"$PY" "$T/senders.py" "$SMTP_PORT" 12 6 "$T/acked" &
+# The senders go on until every round of kills is over: the dispatcher
+# waits longer and longer before it replaces workers that die young.
+"$PY" "$T/senders.py" "$SMTP_PORT" 60 6 "$T/acked" "$T/senders.stop" &
 SENDERS=$!
+# A worker of the dispatcher, waiting up to 5 s for the dispatcher to
+# replace the one killed before: on a loaded machine a round can come
+# before it has.
+a_worker() {
+	local w
+	for _ in $(seq 1 50); do
+		w=$(smtp_workers | head -n 1)
+		[ -n "$w" ] && echo "$w" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 kills=0
 for round in 1 2 3 4 5 6 7 8; do
 	sleep "0.$((RANDOM % 9 + 1))"
-	for w in $(smtp_workers); do
-		kill -KILL "$w" 2>/dev/null && kills=$((kills + 1))
-		break
-	done
+	w=$(a_worker) && kill -KILL "$w" 2>/dev/null && kills=$((kills + 1))
 	if [ "$round" = 4 ]; then
 		kill -KILL "$DISP_PID" 2>/dev/null && kills=$((kills + 1))
 		wait "$DISP_PID" 2>/dev/null
@@ -93,6 +110,7 @@ for round in 1 2 3 4 5 6 7 8; do
 		smtp_start_dispatcher
 	fi
 done
+: >"$T/senders.stop"
 wait "$SENDERS"
 smtp_stop
 # More files than acknowledgements is allowed: a worker killed between the
