@@ -13,10 +13,10 @@
  * wake-up less before the greeting.  The main thread watches the socket
  * as well, because that loop can be busy with blocking work, but steps
  * aside for a while each time it finds the loop free; whichever thread
- * reads a message first handles it.  TAKEN and REFUSED come from the thread that read the CONN,
- * CLOSED from the connection's loop (a packet each, so threads do not
- * interleave them); TAKEN is sent before the connection starts, so it
- * always precedes its CLOSED.
+ * reads a message first handles it.  TAKEN and REFUSED come from the
+ * thread that read the CONN, CLOSED from the connection's loop (a packet
+ * each, so threads do not interleave them); TAKEN is sent before the
+ * connection starts, so it always precedes its CLOSED.
  *
  * Retiring: DRAIN, the end of the control socket (the dispatcher is
  * gone), SIGTERM or SIGINT stop new connections and ask every session to
