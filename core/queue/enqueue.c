@@ -842,13 +842,13 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	for (guint i = 0; i < files->len; i++) {
 		EnqueueFile *file = files->pdata[i];
 
-		if (!enq->hold_notices)
-			queue_notify(enq->queue, 'E', file->final_name);
 		enqueue_mail_log(enq, file, message_id);
 		g_ptr_array_add(enq->files, g_steal_pointer(&file->final_name));
 	}
 	g_ptr_array_add(enq->files, NULL);
-	enq->notices_owed = enq->hold_notices;
+	enq->notices_owed = TRUE;
+	if (!enq->hold_notices)
+		imta_enqueue_notify(enq);
 	return TRUE;
 }
 
