@@ -86,23 +86,17 @@ EOF
 # waits longer and longer before it replaces workers that die young.
 "$PY" "$T/senders.py" "$SMTP_PORT" 60 6 "$T/acked" "$T/senders.stop" &
 SENDERS=$!
-# A worker of the dispatcher, waiting up to 5 s for the dispatcher to
-# replace the one killed before: on a loaded machine a round can come
-# before it has.
-a_worker() {
-	local w
-	for _ in $(seq 1 50); do
-		w=$(smtp_workers | head -n 1)
-		[ -n "$w" ] && echo "$w" && return 0
-		sleep 0.1
-	done
-	return 1
+has_worker() {
+	[ -n "$(smtp_workers)" ]
 }
 
 kills=0
 for round in 1 2 3 4 5 6 7 8; do
 	sleep "0.$((RANDOM % 9 + 1))"
-	w=$(a_worker) && kill -KILL "$w" 2>/dev/null && kills=$((kills + 1))
+	# Up to 5 s for the dispatcher to replace the worker killed before: on
+	# a loaded machine a round can come before it has.
+	wait_until 50 has_worker && w=$(smtp_workers | head -n 1) &&
+		kill -KILL "$w" 2>/dev/null && kills=$((kills + 1))
 	if [ "$round" = 4 ]; then
 		kill -KILL "$DISP_PID" 2>/dev/null && kills=$((kills + 1))
 		wait "$DISP_PID" 2>/dev/null
