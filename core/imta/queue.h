@@ -151,15 +151,16 @@ gboolean imta_enqueue_add_recipient(ImtaEnqueue *enq, const ImtaChannel *channel
 gboolean imta_enqueue_write(ImtaEnqueue *enq, const void *data, gsize length, GError **error);
 
 /* Write one queue file per destination channel (more with single,
- * single_sys or addrsperfile), make them durable, notify the job
- * controller.  TRUE means every file is on disk: acknowledge now. */
+ * single_sys or addrsperfile), make them durable, report them (below).
+ * TRUE means every file is on disk: acknowledge now. */
 gboolean imta_enqueue_commit(ImtaEnqueue *enq, GError **error);
-/* Keep the job controller's notices of the commit until
- * imta_enqueue_notify() (or the free): a server that sends its reply
- * first lets the client go on while the controller is woken.  The
+/* What a commit reports once the files are durable: its E entries in
+ * mail.log and its notices to the job controller.  Held, they wait for
+ * imta_enqueue_report() (or the free), so that a server can send its
+ * reply first and let the client go on meanwhile.  Reported once.  The
  * controller's scans find the files whatever becomes of a notice. */
-void imta_enqueue_hold_notices(ImtaEnqueue *enq);
-void imta_enqueue_notify(ImtaEnqueue *enq);
+void imta_enqueue_hold_reports(ImtaEnqueue *enq);
+void imta_enqueue_report(ImtaEnqueue *enq);
 
 /* The queue file names committed (relative to the queue root, e.g.
  * "ims-ms/003/ZZ0SJX2K5A1B3C9F.00"); valid until the enqueue is freed. */

@@ -83,8 +83,8 @@ struct _ImtaEnqueue {
 	gsize reserved;         /* of the process's budget, beyond ENQUEUE_BUFFER */
 	gboolean broken;        /* a spool write failed: the content is unknown */
 	gboolean committed;
-	gboolean hold_notices;
-	gboolean notices_owed;
+	gboolean hold_reports;
+	GPtrArray *unreported;  /* EnqueueFile: committed, not yet logged nor notified */
 	GPtrArray *files;       /* committed final names, NULL-terminated */
 	guint log_flags;        /* ImtaMailLogFlags of the E entries */
 	char first_id[IMTA_QUEUE_ID_LENGTH + 1]; /* imta_enqueue_set_id; "" = none */
@@ -796,7 +796,6 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	g_autoptr(GPtrArray) files = NULL;
 	g_autofree QueueTmpFile *tmps = NULL;
 	g_autofree const char **final_names = NULL;
-	g_autofree char *message_id = NULL;
 	gboolean unnamed, ok;
 
 	g_return_val_if_fail(enq != NULL && !enq->committed, FALSE);
@@ -826,8 +825,8 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 	 * directory removed behind our back is made again next time. */
 	ok = queue_committer_commit(queue_get_committer(enq->queue), tmps, final_names,
 				    files->len, error);
-	enqueue_close_unnamed(files);
 	if (!ok) {
+		enqueue_close_unnamed(files);
 		for (guint i = 0; i < files->len; i++) {
 			g_autofree char *dir = g_path_get_dirname(final_names[i]);
 
@@ -836,34 +835,39 @@ imta_enqueue_commit(ImtaEnqueue *enq, GError **error)
 		return FALSE;
 	}
 	enq->committed = TRUE;
-	if (imta_mail_log_enabled(enq->source) && imta_mail_log_wants_message_id())
-		message_id = enqueue_message_id(enq);
 	g_ptr_array_set_size(enq->files, 0);
 	for (guint i = 0; i < files->len; i++) {
 		EnqueueFile *file = files->pdata[i];
 
-		enqueue_mail_log(enq, file, message_id);
-		g_ptr_array_add(enq->files, g_steal_pointer(&file->final_name));
+		g_ptr_array_add(enq->files, g_strdup(file->final_name));
 	}
 	g_ptr_array_add(enq->files, NULL);
-	enq->notices_owed = TRUE;
-	if (!enq->hold_notices)
-		imta_enqueue_notify(enq);
+	enq->unreported = g_steal_pointer(&files);
+	if (!enq->hold_reports)
+		imta_enqueue_report(enq);
 	return TRUE;
 }
 
 void
-imta_enqueue_hold_notices(ImtaEnqueue *enq)
+imta_enqueue_hold_reports(ImtaEnqueue *enq)
 {
-	enq->hold_notices = TRUE;
+	enq->hold_reports = TRUE;
 }
 
+/* Freeing the files at the end closes the descriptors of the unnamed
+ * ones, which the commit linked into place. */
 void
-imta_enqueue_notify(ImtaEnqueue *enq)
+imta_enqueue_report(ImtaEnqueue *enq)
 {
-	if (!enq->notices_owed)
+	g_autoptr(GPtrArray) files = g_steal_pointer(&enq->unreported);
+	g_autofree char *message_id = NULL;
+
+	if (files == NULL)
 		return;
-	enq->notices_owed = FALSE;
+	if (imta_mail_log_enabled(enq->source) && imta_mail_log_wants_message_id())
+		message_id = enqueue_message_id(enq);
+	for (guint i = 0; i < files->len; i++)
+		enqueue_mail_log(enq, files->pdata[i], message_id);
 	for (guint i = 0; enq->files->pdata[i] != NULL; i++)
 		queue_notify(enq->queue, 'E', enq->files->pdata[i]);
 }
@@ -879,7 +883,7 @@ imta_enqueue_free(ImtaEnqueue *enq)
 {
 	if (enq == NULL)
 		return;
-	imta_enqueue_notify(enq);
+	imta_enqueue_report(enq);
 	if (enq->spool_fd >= 0)
 		close(enq->spool_fd);
 	enqueue_release(enq);

@@ -502,12 +502,13 @@ commit_done(ImtaSmtpServer *server, gpointer session, gpointer data)
 	if (job->ok) {
 		g_autofree char *id = commit_first_id(imta_enqueue_files(t->enq));
 
-		commit_log(s, t);
 		imta_smtp_server_count_message(server);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
-		/* The client hears of its message before the controller. */
+		/* The client hears of its message before the logs and the
+		 * job controller do. */
 		imta_conn_flush(s->conn);
-		imta_enqueue_notify(t->enq);
+		commit_log(s, t);
+		imta_enqueue_report(t->enq);
 	} else {
 		session_log(s, IMTA_LOG_ERROR, "message %s not queued: %s", t->id,
 			    job->error->message);
@@ -542,7 +543,7 @@ content_end(ImtaSmtpServer *server, gpointer session, gpointer txn, guint64 size
 	}
 	job = g_new0(CommitJob, 1);
 	job->txn = t;
-	imta_enqueue_hold_notices(t->enq);
+	imta_enqueue_hold_reports(t->enq);
 	imta_smtp_server_run(server, commit_work, commit_done, job);
 }
 

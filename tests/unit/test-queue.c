@@ -24,8 +24,10 @@
 #include <glib/gstdio.h>
 
 #include <imta/imta_cnf.h>
+#include <imta/imta.h>
 #include <imta/jc_protocol.h>
 #include <imta/job.h>
+#include <imta/mail_log.h>
 #include <imta/queue.h>
 
 #include "queue/group_commit.h"
@@ -2186,13 +2188,50 @@ test_notices(Fixture *f, gconstpointer data)
 	g_free(enqueue_one(f, "l", "a@example.com", "x\n"));
 }
 
-/* Held notices wait for imta_enqueue_notify(), are sent once, and are
- * not lost when the enqueue is freed first. */
+/* The message log of `dir`, with `logging` on the source channel of
+ * enqueue_start(). */
+static char *
+mail_log_start(const char *dir)
+{
+	static const char cnf[] = "\nl\nmail.example.com\n\ntcp_local logging\ntcp-daemon\n";
+	g_autoptr(GError) error = NULL;
+	ImtaConfig *config = g_new0(ImtaConfig, 1);
+
+	config->cnf = imta_cnf_parse_text("imta.cnf", cnf, strlen(cnf), NULL, &error);
+	g_assert_no_error(error);
+	config->tailor = g_new0(ImtaTailor, 1);
+	config->tailor->log_dir = g_strdup(dir);
+	imta_mail_log_init(config);
+	imta_config_free(config);
+	return g_build_filename(dir, "mail.log_current", NULL);
+}
+
+/* How many E entries the message log at `path` holds. */
+static guint
+mail_log_enqueued(const char *path)
+{
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint n = 0;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return 0;
+	lines = g_strsplit(text, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++)
+		if (strstr(lines[i], " tcp_local l E ") != NULL)
+			n++;
+	return n;
+}
+
+/* Held reports (the E entries and the notices) wait for
+ * imta_enqueue_report(), are made once, and are not lost when the
+ * enqueue is freed first. */
 static void
-test_notices_held(Fixture *f, gconstpointer data)
+test_reports_held(Fixture *f, gconstpointer data)
 {
 	g_autofree char *sock = g_build_filename(f->dir, "job_controller.notify", NULL);
 	int sfd = bind_notify_socket(sock);
+	g_autofree char *log = mail_log_start(f->dir);
 	ImtaEnqueue *enq;
 	const char *const *files;
 	g_autofree char *want = NULL;
@@ -2203,27 +2242,32 @@ test_notices_held(Fixture *f, gconstpointer data)
 	fixture_open(f, sock);
 	enq = enqueue_start(f, "held\n");
 	add_rcpt(enq, channel(f, "l"), "a@example.com");
-	imta_enqueue_hold_notices(enq);
+	imta_enqueue_hold_reports(enq);
 	commit_ok(enq);
 	g_assert_null(receive_notice(sfd));
+	g_assert_cmpuint(mail_log_enqueued(log), ==, 0);
 	files = imta_enqueue_files(enq);
 	want = g_strconcat("E ", files[0], NULL);
-	imta_enqueue_notify(enq);
+	imta_enqueue_report(enq);
 	notice = receive_notice(sfd);
 	g_assert_cmpstr(notice, ==, want);
-	imta_enqueue_notify(enq);
+	g_assert_cmpuint(mail_log_enqueued(log), ==, 1);
+	imta_enqueue_report(enq);
 	imta_enqueue_free(enq);
 	g_assert_null(receive_notice(sfd));
+	g_assert_cmpuint(mail_log_enqueued(log), ==, 1);
 
 	enq = enqueue_start(f, "held, then freed\n");
 	add_rcpt(enq, channel(f, "l"), "b@example.com");
-	imta_enqueue_hold_notices(enq);
+	imta_enqueue_hold_reports(enq);
 	commit_ok(enq);
 	g_clear_pointer(&want, g_free);
 	want = g_strconcat("E ", imta_enqueue_files(enq)[0], NULL);
 	imta_enqueue_free(enq);
 	again = receive_notice(sfd);
 	g_assert_cmpstr(again, ==, want);
+	g_assert_cmpuint(mail_log_enqueued(log), ==, 2);
+	imta_mail_log_close();
 	close(sfd);
 }
 
@@ -2487,7 +2531,7 @@ main(int argc, char **argv)
 	ADD("/queue/commit/faults", test_commit_faults);
 	ADD("/queue/notices", test_notices);
 	ADD("/queue/notices/restarted-controller", test_notices_restarted_controller);
-	ADD("/queue/notices/held", test_notices_held);
+	ADD("/queue/reports/held", test_reports_held);
 	ADD("/queue/notices/full-queue", test_notices_full_queue);
 	g_test_add_func("/queue/full-disk", test_full_disk);
 #undef ADD
