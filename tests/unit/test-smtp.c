@@ -948,6 +948,15 @@ static const DataRow data_rows[] = {
 	/* what is counted */
 	{ "a\0b\r\n\0\r\n.\r\n", 11, "a\0b\n\0\n", 6, 11, TRUE, 0, 2, FALSE },
 	{ "caf\xc3\xa9\r\n.\r\n", -1, "caf\xc3\xa9\n", -1, 10, TRUE, 0, 0, TRUE },
+	/* spans longer than a word: the high bit and NULs anywhere in them */
+	{ "0123456789abcdefghij\r\n.\r\n", -1, "0123456789abcdefghij\n", -1, 25, TRUE, 0, 0,
+	  FALSE },
+	{ "0123456789abcdefghij\xff\r\n.\r\n", -1, "0123456789abcdefghij\xff\n", -1, 26, TRUE, 0,
+	  0, TRUE },
+	{ "01234567\xe9" "bcdefghij\r\n.\r\n", -1, "01234567\xe9" "bcdefghij\n", -1, 23, TRUE, 0, 0,
+	  TRUE },
+	{ "0123456789\0\0abcdef\0\r\n.\r\n", 24, "0123456789\0\0abcdef\0\n", 20, 24, TRUE, 0, 3,
+	  FALSE },
 	/* not finished yet: the pending ".", ".\r" or "\r" is held */
 	{ "abc", -1, "abc", -1, 3, FALSE, 0, 0, FALSE },
 	{ "abc\r\n.", -1, "abc\n", -1, 6, FALSE, 0, 0, FALSE },
