@@ -649,18 +649,6 @@ enqueue_envelope(ImtaEnqueue *enq, EnqueueFile *file, GString *out, GError **err
  * many files per message, named ones keep the descriptor count bounded. */
 #define ENQUEUE_MAX_UNNAMED 64
 
-/* An unnamed temporary file in the directory it will be linked into
- * (the same file system as the queue root), or -1. */
-static int
-enqueue_create_unnamed(ImtaQueue *queue, const char *dir)
-{
-#ifdef O_TMPFILE
-	return openat(queue->root_fd, dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
-#else
-	return -1;
-#endif
-}
-
 static int
 enqueue_create_tmp(ImtaQueue *queue, char **name_r)
 {
@@ -712,7 +700,7 @@ enqueue_write_file(ImtaEnqueue *enq, EnqueueFile *file, gboolean unnamed, GError
 					   imta_channel_holds_mail(file->channel) ? "HELD" : "00");
 	if (!enqueue_envelope(enq, file, envelope, error) || !queue_ensure_dir(queue, dir, error))
 		return FALSE;
-	fd = unnamed ? enqueue_create_unnamed(queue, dir) : -1;
+	fd = unnamed ? queue_unnamed_take(queue, dir) : -1;
 	if (fd >= 0) {
 		file->tmp_fd = fd;
 	} else {
@@ -854,6 +842,21 @@ imta_enqueue_hold_reports(ImtaEnqueue *enq)
 	enq->hold_reports = TRUE;
 }
 
+/* A server that holds its reports commits again soon: a spare unnamed
+ * file for the channel of its first file spares its next commit the
+ * wait for a new inode.  Not for a channel with subdirectories, whose
+ * next file is unlikely to go into the same one. */
+static void
+enqueue_restock(ImtaEnqueue *enq, const EnqueueFile *file)
+{
+	g_autofree char *dir = NULL;
+
+	if (file->channel->subdirs > 0 || file->tmp_fd < 0)
+		return;
+	dir = queue_dir_for(file->channel, file->id);
+	queue_unnamed_restock(enq->queue, dir);
+}
+
 /* Freeing the files at the end closes the descriptors of the unnamed
  * ones, which the commit linked into place. */
 void
@@ -870,6 +873,8 @@ imta_enqueue_report(ImtaEnqueue *enq)
 		enqueue_mail_log(enq, files->pdata[i], message_id);
 	for (guint i = 0; enq->files->pdata[i] != NULL; i++)
 		queue_notify(enq->queue, 'E', enq->files->pdata[i]);
+	if (enq->hold_reports)
+		enqueue_restock(enq, files->pdata[0]);
 }
 
 const char *const *

@@ -489,6 +489,7 @@ imta_queue_open(const char *root, const ImtaCnf *cnf, const char *notify_socket,
 	queue->root = g_canonicalize_filename(root, NULL);
 	queue->root_fd = -1;
 	queue->notify_fd = -1;
+	queue->spare_fd = -1;
 	queue->cnf = cnf;
 	queue->pid = getpid();
 	imta_queue_set_mappings(queue, queue_bound_mappings(cnf));
@@ -515,6 +516,9 @@ imta_queue_close(ImtaQueue *queue)
 	if (queue == NULL)
 		return;
 	queue_committer_free(queue->committer);
+	if (queue->spare_fd >= 0)
+		close(queue->spare_fd);
+	g_free(queue->spare_dir);
 	if (queue->notify_fd >= 0)
 		close(queue->notify_fd);
 	if (queue->root_fd >= 0)
@@ -523,6 +527,53 @@ imta_queue_close(ImtaQueue *queue)
 	g_mutex_clear(&queue->lock);
 	g_free(queue->root);
 	g_free(queue);
+}
+
+static int
+queue_unnamed_new(ImtaQueue *queue, const char *rel_dir)
+{
+#ifdef O_TMPFILE
+	return openat(queue->root_fd, rel_dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+#else
+	errno = ENOTSUP;
+	return -1;
+#endif
+}
+
+int
+queue_unnamed_take(ImtaQueue *queue, const char *rel_dir)
+{
+	int fd = -1;
+
+	g_mutex_lock(&queue->lock);
+	if (queue->spare_fd >= 0 && strcmp(queue->spare_dir, rel_dir) == 0) {
+		fd = queue->spare_fd;
+		queue->spare_fd = -1;
+	}
+	g_mutex_unlock(&queue->lock);
+	return fd >= 0 ? fd : queue_unnamed_new(queue, rel_dir);
+}
+
+void
+queue_unnamed_restock(ImtaQueue *queue, const char *rel_dir)
+{
+	gboolean have;
+	int fd, old;
+
+	g_mutex_lock(&queue->lock);
+	have = queue->spare_fd >= 0 && strcmp(queue->spare_dir, rel_dir) == 0;
+	g_mutex_unlock(&queue->lock);
+	if (have || (fd = queue_unnamed_new(queue, rel_dir)) < 0)
+		return;
+	g_mutex_lock(&queue->lock);
+	/* The newest directory wins: it is the likeliest for the next commit. */
+	old = queue->spare_fd;
+	queue->spare_fd = fd;
+	g_free(queue->spare_dir);
+	queue->spare_dir = g_strdup(rel_dir);
+	g_mutex_unlock(&queue->lock);
+	if (old >= 0)
+		close(old);
 }
 
 const char *

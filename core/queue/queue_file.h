@@ -39,9 +39,11 @@ struct _ImtaQueue {
 	int notify_fd;              /* -1: no notices */
 	struct sockaddr_un notify_addr;
 	socklen_t notify_len;
-	GMutex lock;                /* dirs_made and committer */
+	GMutex lock;                /* dirs_made, committer and the spare */
 	GHashTable *dirs_made;      /* directories known to exist (relative) */
 	QueueCommitter *committer;  /* started on the first commit */
+	int spare_fd;               /* an unnamed file made ahead, or -1 */
+	char *spare_dir;            /* the directory it was made in */
 	const ImtaMappings *mappings;          /* divert.c: NULL = none */
 	const ImtaMappingTable *conversions;   /* its CONVERSIONS table, or NULL */
 	gboolean divert_warned;                /* a missing channel was reported */
@@ -66,6 +68,16 @@ char *queue_dir_for(const ImtaChannel *channel, const char *id);
 gboolean queue_ensure_dir(ImtaQueue *queue, const char *rel_dir, GError **error);
 /* Forget that `rel_dir` exists (after a failure that may mean it does not). */
 void queue_forget_dir(ImtaQueue *queue, const char *rel_dir);
+/* An unnamed temporary file (O_TMPFILE) in `rel_dir`, to be linked into
+ * it by a commit: the spare made by queue_unnamed_restock() when it is
+ * for that directory, else a new one.  -1 with errno, or ENOTSUP where
+ * the system has no unnamed files. */
+int queue_unnamed_take(ImtaQueue *queue, const char *rel_dir);
+/* Make a spare unnamed file in `rel_dir` unless there is one.  Making
+ * one (allocating an inode) takes about as long as a reply's round trip:
+ * a server calls this once its reply is out, and its next commit finds
+ * the file ready. */
+void queue_unnamed_restock(ImtaQueue *queue, const char *rel_dir);
 /* fsync() the directory holding `rel` (a file path). */
 gboolean queue_sync_parent(ImtaQueue *queue, const char *rel, GError **error);
 /* rename() that never replaces an existing file (renameat2 RENAME_NOREPLACE,

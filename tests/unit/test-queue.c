@@ -2271,6 +2271,59 @@ test_reports_held(Fixture *f, gconstpointer data)
 	close(sfd);
 }
 
+/* Commit one message for `address` of `ch` with its reports held, as a
+ * server does, then report; returns the file. */
+static char *
+enqueue_held(Fixture *f, const char *ch, const char *address, const char *content)
+{
+	g_autoptr(ImtaEnqueue) enq = enqueue_start(f, content);
+
+	add_rcpt(enq, channel(f, ch), address);
+	imta_enqueue_hold_reports(enq);
+	commit_ok(enq);
+	imta_enqueue_report(enq);
+	return g_strdup(imta_enqueue_files(enq)[0]);
+}
+
+/* After held reports a spare unnamed file waits in the channel's
+ * directory; the next commit there takes it and the message is whole.
+ * A commit elsewhere leaves it; a channel with subdirectories gets none. */
+static void
+test_unnamed_spare(Fixture *f, gconstpointer data)
+{
+	g_autofree char *first = NULL;
+	g_autofree char *second = NULL;
+	g_autofree char *other = NULL;
+	g_autofree char *sub = NULL;
+	g_autoptr(ImtaEnqueue) enq = NULL;
+	g_autoptr(ImtaQueueEntry) entry = NULL;
+
+	g_assert_cmpint(f->queue->spare_fd, <, 0);
+	first = enqueue_held(f, "l", "a@example.com", "first\n");
+	g_assert_cmpint(f->queue->spare_fd, >=, 0);
+	g_assert_cmpstr(f->queue->spare_dir, ==, "l");
+
+	/* Not the spare's directory: the spare stays. */
+	other = enqueue_one(f, "tcp_local", "b@example.net", "other\n");
+	g_assert_cmpint(f->queue->spare_fd, >=, 0);
+
+	/* Taken by the commit, made again by the reports. */
+	enq = enqueue_start(f, "second\n");
+	add_rcpt(enq, channel(f, "l"), "c@example.com");
+	imta_enqueue_hold_reports(enq);
+	commit_ok(enq);
+	g_assert_cmpint(f->queue->spare_fd, <, 0);
+	imta_enqueue_report(enq);
+	g_assert_cmpint(f->queue->spare_fd, >=, 0);
+	second = g_strdup(imta_enqueue_files(enq)[0]);
+	g_assert_true(g_str_has_prefix(second, "l/"));
+	entry = read_ok(f, second);
+	assert_content(entry, "second\n", 7);
+
+	sub = enqueue_held(f, "ims-ms", "d@example.com", "sub\n");
+	g_assert_cmpstr(f->queue->spare_dir, ==, "l");
+}
+
 /* The next notice on `fd` says that `path` is new. */
 static void
 assert_new_file_notice(int fd, const char *path)
@@ -2532,6 +2585,7 @@ main(int argc, char **argv)
 	ADD("/queue/notices", test_notices);
 	ADD("/queue/notices/restarted-controller", test_notices_restarted_controller);
 	ADD("/queue/reports/held", test_reports_held);
+	ADD("/queue/reports/unnamed-spare", test_unnamed_spare);
 	ADD("/queue/notices/full-queue", test_notices_full_queue);
 	g_test_add_func("/queue/full-disk", test_full_disk);
 #undef ADD
