@@ -12,6 +12,10 @@
  *			return IMTA_ENTRY_TEMPFAIL;
  *	}
  *
+ * or, when it delivers one message at a time and has nothing to do
+ * between finish() and the next message, lets imta_master_job_each() run
+ * that loop around its per-message function.
+ *
  * finish() returns only once the outcomes are durable; a recipient without
  * a reported outcome is retried later.  Messages come from whatever runs
  * the job (the job controller's queue, or a test): the job is a thin
@@ -164,6 +168,18 @@ void imta_master_job_report_relayed(ImtaMasterJob *job, ImtaMessage *msg, guint 
 
 /* Done with `msg`: outcomes become durable before this returns TRUE. */
 gboolean imta_master_job_finish(ImtaMasterJob *job, ImtaMessage *msg, GError **error);
+
+/* What imta_master_job_each() does with one message: report the outcome
+ * of each recipient it can settle now (one left unreported is retried
+ * later).  It must not finish() the message. */
+typedef void (*ImtaMasterMessageFn)(ImtaMasterJob *job, ImtaMessage *msg, gpointer data);
+
+/* The master loop: next(), `deliver`, finish(), until the job has no more
+ * messages (IMTA_ENTRY_OK).  When next() or a finish() fails, logs the
+ * error with the channel's name and returns IMTA_ENTRY_TEMPFAIL at once;
+ * a message not finished stays queued as it was. */
+ImtaEntryStatus imta_master_job_each(ImtaMasterJob *job, ImtaMasterMessageFn deliver,
+				     gpointer data);
 
 G_END_DECLS
 

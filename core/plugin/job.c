@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include <imta/job.h>
+#include <imta/log.h>
 
 struct _ImtaMessage {
 	char *id;
@@ -331,4 +332,22 @@ gboolean
 imta_master_job_finish(ImtaMasterJob *job, ImtaMessage *msg, GError **error)
 {
 	return job->ops->finish(job->source, msg, error);
+}
+
+ImtaEntryStatus
+imta_master_job_each(ImtaMasterJob *job, ImtaMasterMessageFn deliver, gpointer data)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean finished = TRUE;
+	ImtaMessage *msg;
+
+	while (finished && (msg = imta_master_job_next(job, &error)) != NULL) {
+		deliver(job, msg, data);
+		finished = imta_master_job_finish(job, msg, &error);
+	}
+	if (finished && error == NULL)
+		return IMTA_ENTRY_OK;
+	imta_log(IMTA_LOG_ERROR, "%s: %s", job->channel != NULL ? job->channel->name : "master job",
+		 error != NULL ? error->message : "the outcomes could not be recorded");
+	return IMTA_ENTRY_TEMPFAIL;
 }

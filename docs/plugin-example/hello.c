@@ -175,8 +175,9 @@ hello_report_all(ImtaMasterJob *job, ImtaMessage *msg, ImtaOutcome outcome,
 /* Log one message; every recipient is delivered, or every recipient is
  * retried later when the file cannot be written. */
 static void
-hello_deliver(ImtaMasterJob *job, ImtaMessage *msg, const char *path)
+hello_deliver(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
 {
+	const char *path = data;
 	g_autoptr(GString) text = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *diagnostic = NULL;
@@ -204,27 +205,14 @@ hello_master(ImtaMasterJob *job)
 	const ImtaConfig *config = imta_master_job_config(job);
 	const char *const *file = imta_channel_keyword(imta_master_job_channel(job), "hellofile");
 	g_autofree char *path = NULL;
-	g_autoptr(GError) error = NULL;
-	ImtaMessage *msg;
 
 	if (file != NULL)
 		path = g_strdup(file[0]);
 	else if (config != NULL && config->tailor != NULL && config->tailor->log_dir != NULL)
 		path = g_build_filename(config->tailor->log_dir, HELLO_LOG_NAME, NULL);
-	while ((msg = imta_master_job_next(job, &error)) != NULL) {
-		hello_deliver(job, msg, path);
-		/* The outcomes are durable once this returns; msg is gone. */
-		if (!imta_master_job_finish(job, msg, &error)) {
-			imta_log(IMTA_LOG_ERROR, "hello: %s", error->message);
-			return IMTA_ENTRY_TEMPFAIL;
-		}
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "hello: cannot get the next message: %s",
-			 error->message);
-		return IMTA_ENTRY_TEMPFAIL;
-	}
-	return IMTA_ENTRY_OK;
+	/* Takes each message, calls hello_deliver, and makes the outcomes
+	 * durable before the next one. */
+	return imta_master_job_each(job, hello_deliver, path);
 }
 
 IMTA_PLUGIN_DEFINE(

@@ -16,32 +16,24 @@ static const ImtaPluginKeyword bitbucket_keywords[] = {
 	{ NULL }
 };
 
+static void
+bitbucket_discard(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
+{
+	const ImtaChannel *channel = imta_master_job_channel(job);
+	guint n = imta_message_recipient_count(msg);
+
+	for (guint i = 0; i < n; i++)
+		imta_master_job_report(job, msg, i, IMTA_OUTCOME_DELIVERED,
+				       "2.0.0 discarded by the bitbucket channel");
+	imta_log(IMTA_LOG_INFO, "%s: discarded message %s for %u recipient%s",
+		 channel != NULL ? channel->name : "bitbucket", imta_message_id(msg), n,
+		 n == 1 ? "" : "s");
+}
+
 static ImtaEntryStatus
 bitbucket_master(ImtaMasterJob *job)
 {
-	const ImtaChannel *channel = imta_master_job_channel(job);
-	ImtaMessage *msg;
-	g_autoptr(GError) error = NULL;
-
-	while ((msg = imta_master_job_next(job, &error)) != NULL) {
-		guint n = imta_message_recipient_count(msg);
-
-		for (guint i = 0; i < n; i++)
-			imta_master_job_report(job, msg, i, IMTA_OUTCOME_DELIVERED,
-					       "2.0.0 discarded by the bitbucket channel");
-		imta_log(IMTA_LOG_INFO, "%s: discarded message %s for %u recipient%s",
-			 channel != NULL ? channel->name : "bitbucket", imta_message_id(msg),
-			 n, n == 1 ? "" : "s");
-		if (!imta_master_job_finish(job, msg, &error)) {
-			imta_log(IMTA_LOG_ERROR, "bitbucket: %s", error->message);
-			return IMTA_ENTRY_TEMPFAIL;
-		}
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "bitbucket: %s", error->message);
-		return IMTA_ENTRY_TEMPFAIL;
-	}
-	return IMTA_ENTRY_OK;
+	return imta_master_job_each(job, bitbucket_discard, NULL);
 }
 
 IMTA_PLUGIN_DEFINE(

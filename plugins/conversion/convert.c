@@ -493,10 +493,20 @@ convert_group(ConvChannelJob *cj, ImtaMessage *msg, GBytes *content,
 	convert_report_all(cj, msg, group, IMTA_OUTCOME_DELIVERED, text);
 }
 
+/* One job's conversion table, or why it has none although it should. */
+typedef struct {
+	ConvChannelJob *cj;
+	const ImtaConversions *table;
+	const char *table_error;
+} ConvertRun;
+
 static void
-convert_message(ConvChannelJob *cj, ImtaMessage *msg, const ImtaConversions *table,
-		const char *table_error)
+convert_message(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
 {
+	const ConvertRun *run = data;
+	ConvChannelJob *cj = run->cj;
+	const ImtaConversions *table = run->table;
+	const char *table_error = run->table_error;
 	g_autoptr(GPtrArray) groups = NULL;
 	g_autoptr(GBytes) content = NULL;
 	g_autoptr(GError) error = NULL;
@@ -531,9 +541,8 @@ conversion_master(ConvChannelJob *cj)
 {
 	const char *path = cj->config->tailor->conversion_file;
 	g_autoptr(ImtaConversions) table = NULL;
-	g_autoptr(GError) error = NULL;
 	g_autoptr(GError) load_error = NULL;
-	ImtaMessage *msg;
+	ConvertRun run;
 
 	/* No file: nothing to convert, everything passes through. */
 	if (path != NULL && g_file_test(path, G_FILE_TEST_EXISTS)) {
@@ -542,14 +551,6 @@ conversion_master(ConvChannelJob *cj)
 			imta_log(IMTA_LOG_ERROR, "%s: %s; messages wait until it is fixed",
 				 cj->channel->name, load_error->message);
 	}
-	while ((msg = imta_master_job_next(cj->job, &error)) != NULL) {
-		convert_message(cj, msg, table, load_error != NULL ? load_error->message : NULL);
-		if (!imta_master_job_finish(cj->job, msg, &error))
-			break;
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", cj->channel->name, error->message);
-		return IMTA_ENTRY_TEMPFAIL;
-	}
-	return IMTA_ENTRY_OK;
+	run = (ConvertRun){ cj, table, load_error != NULL ? load_error->message : NULL };
+	return imta_master_job_each(cj->job, convert_message, &run);
 }

@@ -278,9 +278,18 @@ out:
 	return ok;
 }
 
+/* One job's channel and how long a set may wait for its parts. */
+typedef struct {
+	ConvChannelJob *cj;
+	gint64 expiry;
+} DefragRun;
+
 static void
-defrag_message(ConvChannelJob *cj, ImtaMessage *msg, gint64 expiry)
+defrag_message(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
 {
+	const DefragRun *run = data;
+	ConvChannelJob *cj = run->cj;
+	gint64 expiry = run->expiry;
 	const char *onward_name = imta_message_onward_channel(msg);
 	const ImtaChannel *onward = onward_name != NULL
 					    ? imta_cnf_channel_by_name(cj->config->cnf, onward_name)
@@ -362,21 +371,11 @@ ImtaEntryStatus
 defragment_master(ConvChannelJob *cj)
 {
 	g_autoptr(GError) error = NULL;
-	ImtaMessage *msg;
-	gint64 expiry = DEFRAGMENT_DEFAULT_EXPIRY;
+	DefragRun run = { cj, DEFRAGMENT_DEFAULT_EXPIRY };
 
-	if (!defragment_expiry(cj->channel, &expiry, &error)) {
+	if (!defragment_expiry(cj->channel, &run.expiry, &error)) {
 		imta_log(IMTA_LOG_ERROR, "%s: %s", cj->channel->name, error->message);
 		return IMTA_ENTRY_SOFTWARE;
 	}
-	while ((msg = imta_master_job_next(cj->job, &error)) != NULL) {
-		defrag_message(cj, msg, expiry);
-		if (!imta_master_job_finish(cj->job, msg, &error))
-			break;
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", cj->channel->name, error->message);
-		return IMTA_ENTRY_TEMPFAIL;
-	}
-	return IMTA_ENTRY_OK;
+	return imta_master_job_each(cj->job, defrag_message, &run);
 }

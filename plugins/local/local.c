@@ -339,8 +339,9 @@ local_delivered_text(const LocalExpansion *exp)
 }
 
 static void
-local_message(LocalJob *lj, ImtaMessage *msg)
+local_message(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
 {
+	LocalJob *lj = data;
 	guint n = imta_message_recipient_count(msg);
 	LocalExpansion *exps = g_new0(LocalExpansion, n);
 	g_autoptr(GError) error = NULL;
@@ -399,23 +400,13 @@ local_master(ImtaMasterJob *job)
 		.config = imta_master_job_config(job),
 		.channel = imta_master_job_channel(job),
 	};
-	ImtaEntryStatus status = IMTA_ENTRY_OK;
-	ImtaMessage *msg;
-	g_autoptr(GError) error = NULL;
+	ImtaEntryStatus status;
 
 	if (lj.config == NULL || lj.channel == NULL) {
 		imta_log(IMTA_LOG_ERROR, "local: the job has no configuration or channel");
 		return IMTA_ENTRY_SOFTWARE;
 	}
-	while ((msg = imta_master_job_next(job, &error)) != NULL) {
-		local_message(&lj, msg);
-		if (!imta_master_job_finish(job, msg, &error))
-			break;
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", lj.channel->name, error->message);
-		status = IMTA_ENTRY_TEMPFAIL;
-	}
+	status = imta_master_job_each(job, local_message, &lj);
 	g_clear_pointer(&lj.queue, imta_queue_close);
 	return status;
 }

@@ -224,8 +224,9 @@ reprocess_test_crash_point(void)
 }
 
 static void
-reprocess_message(ReprocessJob *rj, ImtaMessage *msg)
+reprocess_message(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
 {
+	ReprocessJob *rj = data;
 	guint n = imta_message_recipient_count(msg);
 	ReprocessTarget *targets = g_new0(ReprocessTarget, n);
 	g_autoptr(GError) error = NULL;
@@ -254,9 +255,7 @@ reprocess_master(ImtaMasterJob *job)
 		.config = imta_master_job_config(job),
 		.channel = imta_master_job_channel(job),
 	};
-	ImtaEntryStatus status = IMTA_ENTRY_OK;
-	ImtaMessage *msg;
-	g_autoptr(GError) error = NULL;
+	ImtaEntryStatus status;
 
 	if (rj.config == NULL || rj.channel == NULL) {
 		imta_log(IMTA_LOG_ERROR, "reprocess: the job has no configuration or channel");
@@ -266,15 +265,7 @@ reprocess_master(ImtaMasterJob *job)
 	 * before the change must not decide. */
 	if (rj.config->directory != NULL)
 		imta_directory_flush(rj.config->directory);
-	while ((msg = imta_master_job_next(job, &error)) != NULL) {
-		reprocess_message(&rj, msg);
-		if (!imta_master_job_finish(job, msg, &error))
-			break;
-	}
-	if (error != NULL) {
-		imta_log(IMTA_LOG_ERROR, "%s: %s", rj.channel->name, error->message);
-		status = IMTA_ENTRY_TEMPFAIL;
-	}
+	status = imta_master_job_each(job, reprocess_message, &rj);
 	g_clear_pointer(&rj.queue, imta_queue_close);
 	return status;
 }

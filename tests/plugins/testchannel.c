@@ -56,34 +56,35 @@ testchannel_record(const char *path, const char *line)
 	return ok;
 }
 
+static void
+testchannel_deliver(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
+{
+	const char *path = data;
+
+	for (guint i = 0; i < imta_message_recipient_count(msg); i++) {
+		const char *address = imta_message_recipient(msg, i)->address;
+		const char *diagnostic;
+		ImtaOutcome outcome = testchannel_outcome(address, &diagnostic);
+		g_autofree char *line = g_strdup_printf("%" G_GINT64_FORMAT " %s %s %c\n",
+						       g_get_real_time() / 1000, imta_message_id(msg),
+						       address,
+						       outcome == IMTA_OUTCOME_DELIVERED ? 'D' :
+						       outcome == IMTA_OUTCOME_FAILED ? 'F' : 'Q');
+
+		if (!testchannel_record(path, line)) {
+			outcome = IMTA_OUTCOME_RETRY;
+			diagnostic = "4.3.0 cannot record the outcome";
+		}
+		imta_master_job_report(job, msg, i, outcome, diagnostic);
+	}
+}
+
 static ImtaEntryStatus
 testchannel_master(ImtaMasterJob *job)
 {
-	const char *path = imta_channel_keyword(imta_master_job_channel(job), "testchannel")[0];
-	g_autoptr(GError) error = NULL;
-	ImtaMessage *msg;
+	const char *const *path = imta_channel_keyword(imta_master_job_channel(job), "testchannel");
 
-	while ((msg = imta_master_job_next(job, &error)) != NULL) {
-		for (guint i = 0; i < imta_message_recipient_count(msg); i++) {
-			const char *address = imta_message_recipient(msg, i)->address;
-			const char *diagnostic;
-			ImtaOutcome outcome = testchannel_outcome(address, &diagnostic);
-			g_autofree char *line = g_strdup_printf("%" G_GINT64_FORMAT " %s %s %c\n",
-							       g_get_real_time() / 1000,
-							       imta_message_id(msg), address,
-							       outcome == IMTA_OUTCOME_DELIVERED ? 'D' :
-							       outcome == IMTA_OUTCOME_FAILED ? 'F' : 'Q');
-
-			if (!testchannel_record(path, line)) {
-				outcome = IMTA_OUTCOME_RETRY;
-				diagnostic = "4.3.0 cannot record the outcome";
-			}
-			imta_master_job_report(job, msg, i, outcome, diagnostic);
-		}
-		if (!imta_master_job_finish(job, msg, &error))
-			return IMTA_ENTRY_TEMPFAIL;
-	}
-	return error != NULL ? IMTA_ENTRY_TEMPFAIL : IMTA_ENTRY_OK;
+	return imta_master_job_each(job, testchannel_deliver, (gpointer)path[0]);
 }
 
 IMTA_PLUGIN_DEFINE(

@@ -160,6 +160,91 @@ dummy_finish(gpointer source, ImtaMessage *msg, GError **error)
 
 static const ImtaMasterJobSource dummy_ops = { dummy_next, dummy_finish, NULL };
 
+/* ---- the loop of imta_master_job_each ---------------------------------- */
+
+/* A source of `messages` messages whose next() fails at call `fail_next`
+ * and whose finish() fails at call `fail_finish` (0: never), saying why
+ * unless `silent`. */
+typedef struct {
+	guint messages, fail_next, fail_finish;
+	gboolean silent;
+	guint nexts, finishes, delivered;
+} EachSource;
+
+static ImtaMessage *
+each_next(gpointer source, GError **error)
+{
+	EachSource *src = source;
+	g_autofree char *id = NULL;
+	ImtaMessage *msg;
+
+	if (++src->nexts == src->fail_next) {
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO, "next refused");
+		return NULL;
+	}
+	if (src->nexts > src->messages)
+		return NULL;
+	id = g_strdup_printf("0SJX2K5A1B3C9F%02u", src->nexts);
+	msg = imta_message_new(id, "ann@example.org");
+	imta_message_add_recipient(msg, "bob@example.com", NULL, 0);
+	return msg;
+}
+
+static gboolean
+each_finish(gpointer source, ImtaMessage *msg, GError **error)
+{
+	EachSource *src = source;
+
+	g_assert_cmpint(imta_message_recipient(msg, 0)->outcome, ==, IMTA_OUTCOME_DELIVERED);
+	imta_message_free(msg);
+	if (++src->finishes != src->fail_finish)
+		return TRUE;
+	if (!src->silent)
+		g_set_error(error, IMTA_QUEUE_ERROR, IMTA_QUEUE_ERROR_IO, "finish refused");
+	return FALSE;
+}
+
+static const ImtaMasterJobSource each_ops = { each_next, each_finish, NULL };
+
+static void
+each_deliver(ImtaMasterJob *job, ImtaMessage *msg, gpointer data)
+{
+	EachSource *src = data;
+
+	src->delivered++;
+	imta_master_job_report(job, msg, 0, IMTA_OUTCOME_DELIVERED, "2.0.0 ok");
+}
+
+static const struct {
+	EachSource source;
+	ImtaEntryStatus status;
+	guint nexts, finishes;
+} each_rows[] = {
+	{ { 3, 0, 0, FALSE }, IMTA_ENTRY_OK, 4, 3 },
+	{ { 0, 0, 0, FALSE }, IMTA_ENTRY_OK, 1, 0 },
+	{ { 3, 2, 0, FALSE }, IMTA_ENTRY_TEMPFAIL, 2, 1 },
+	{ { 3, 0, 2, FALSE }, IMTA_ENTRY_TEMPFAIL, 2, 2 },
+	{ { 3, 0, 1, TRUE }, IMTA_ENTRY_TEMPFAIL, 1, 1 },
+};
+
+/* Each message is delivered and finished before the next is asked for;
+ * the first failure of the source ends the job as a temporary one. */
+static void
+test_job_each(void)
+{
+	for (guint i = 0; i < G_N_ELEMENTS(each_rows); i++) {
+		EachSource src = each_rows[i].source;
+		g_autoptr(ImtaMasterJob) job = imta_master_job_new(NULL, NULL, &each_ops, &src);
+
+		g_test_message("row %u", i);
+		g_assert_cmpint(imta_master_job_each(job, each_deliver, &src), ==,
+				each_rows[i].status);
+		g_assert_cmpuint(src.nexts, ==, each_rows[i].nexts);
+		g_assert_cmpuint(src.finishes, ==, each_rows[i].finishes);
+		g_assert_cmpuint(src.delivered, ==, each_rows[i].finishes);
+	}
+}
+
 static const struct {
 	ImtaOutcome before;
 	const char *diagnostic;
@@ -1315,6 +1400,7 @@ main(int argc, char **argv)
 	g_test_add_func("/master/notices/expired", test_notices_expired);
 	g_test_add_func("/master/notices/unit", test_notices_unit);
 	g_test_add_func("/master/delay/backoff", test_retry_delay);
+	g_test_add_func("/master/job/each", test_job_each);
 	g_test_add_func("/master/outcomes/expire-pending", test_expire_pending);
 	g_test_add_func("/master/outcomes/codes", test_outcome_codes);
 	g_test_add_func("/master/outcomes/blocks", test_blocks);
