@@ -210,8 +210,8 @@ hello_master(ImtaMasterJob *job)
 		path = g_strdup(file[0]);
 	else if (config != NULL && config->tailor != NULL && config->tailor->log_dir != NULL)
 		path = g_build_filename(config->tailor->log_dir, HELLO_LOG_NAME, NULL);
-	/* Takes each message, calls hello_deliver, and makes the outcomes
-	 * durable before the next one. */
+	/* The outcomes of each message are durable before the next is asked
+	 * for; a failing queue ends the job as a temporary failure. */
 	return imta_master_job_each(job, hello_deliver, path);
 }
 
