@@ -1,5 +1,5 @@
 #!/bin/bash
-# The systemd units the build writes (conf/systemd/*.service): each names
+# The systemd units the build writes (systemd/*.service): each names
 # its installed program in the foreground and manual pages that exist;
 # systemd-analyze finds nothing to say of them; and the commands they give
 # systemd run the MTA as systemd would.  The job controller, then the
@@ -15,7 +15,7 @@
 smtp_instance
 plan 21
 
-UNITS="$abs_top_builddir/conf/systemd"
+UNITS="$abs_top_builddir/systemd"
 
 # unit_value UNIT KEY: what KEY= says in the built unit.
 unit_value() {
