@@ -8,12 +8,13 @@
 # through to the store; ExecReload's signal reopens the logs; the stop
 # signal, sent to the main process alone as KillMode=mixed does, ends each
 # daemon and its children with status 0 within TimeoutStopSec, the
-# dispatcher first.
+# dispatcher first.  A configuration error ends a daemon with a status
+# the unit does not restart on.
 #
 # Only processes this test started are signalled, by the pids the shell got.
 . "$abs_top_srcdir/tests/cli/smtp-lib.sh"
 smtp_instance
-plan 21
+plan 23
 
 UNITS="$abs_top_builddir/systemd"
 
@@ -155,6 +156,26 @@ ok $? "its jobs (${STOP_CHILDREN:-none}) are gone with it"
 JC_PID=""
 [ ! -e "$T/var/run/job_controller.sock" ] && [ ! -e "$T/var/run/job_controller.pid" ]
 ok $? "the job controller removed its socket and pid file"
+
+# A configuration error is not retried: the daemon exits with a status
+# the unit lists in RestartPreventExitStatus, and says where the error is.
+for unit in imta-job-controller imta-dispatcher; do
+	cnf=$([ $unit = imta-dispatcher ] && echo dispatcher.cnf || echo job_controller.cnf)
+	cp "$C/$cnf" "$T/$cnf.good"
+	echo "NO_SUCH_OPTION=1" >>"$C/$cnf"
+	start_unit $unit
+	wait_until 100 gone "$UNIT_PID" || kill -TERM "$UNIT_PID"
+	wait "$UNIT_PID"
+	status=$?
+	case " $(unit_value $unit RestartPreventExitStatus) " in
+	*" $status "*) r=0 ;;
+	*) r=1 ;;
+	esac
+	grep -q "$cnf:[0-9]*:[0-9]*:" "$T/$unit.err" || r=1
+	[ $r -eq 0 ] || { echo "# exit status $status"; diag_file "$T/$unit.err"; }
+	ok $r "a configuration error stops $unit for good (status $status, not restarted)"
+	mv "$T/$cnf.good" "$C/$cnf"
+done
 
 # The daemons' standard error (the workers' and jobs' too) is in $T/*.err.
 check_sanitizers
