@@ -32,6 +32,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include <imta/daemon.h>
 #include <imta/imta.h>
 #include <imta/jc_client.h>
 #include <imta/xtext.h>
@@ -311,6 +312,7 @@ service_start(const ImtaConfig *config, const ServiceComponent *comp, const char
 	gint64 deadline;
 	pid_t child;
 	gboolean child_exited = FALSE;
+	g_autoptr(GError) error = NULL;
 
 	if (comp->answers(config) || (running > 0 && service_pid_is_component(running, comp))) {
 		if (running > 0)
@@ -326,10 +328,9 @@ service_start(const ImtaConfig *config, const ServiceComponent *comp, const char
 			"of the MTA's programs)\n", verb, program, g_strerror(ENOENT));
 		return EXIT_UNAVAILABLE;
 	}
-	if (g_mkdir_with_parents(config->tailor->run_dir, 0750) < 0 ||
-	    g_mkdir_with_parents(config->tailor->log_dir, 0750) < 0) {
-		fprintf(stderr, "imsimta %s: cannot create %s or %s: %s\n", verb,
-			config->tailor->run_dir, config->tailor->log_dir, g_strerror(errno));
+	/* The daemon's standard error goes to IMTA_LOG before it runs. */
+	if (!imta_daemon_prepare_dirs(config, &error)) {
+		fprintf(stderr, "imsimta %s: %s\n", verb, error->message);
 		return EXIT_UNAVAILABLE;
 	}
 	fflush(NULL);

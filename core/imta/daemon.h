@@ -8,7 +8,7 @@
  *   1. options: --config DIR (else $IMTA_CONFIG, else the installed
  *      directory), -f/--foreground, --help, plus the program's own;
  *   2. load the configuration (exit 78 when it is invalid);
- *   3. create IMTA_RUN and IMTA_LOG when missing;
+ *   3. imta_daemon_prepare_dirs();
  *   4. without --foreground, detach: the starting process waits until the
  *      daemon reports that it is ready, then exits 0, or prints why the
  *      daemon failed and exits 1, so a start script learns the outcome;
@@ -84,6 +84,14 @@ char *imta_daemon_run_path(const ImtaDaemon *daemon, const char *name);
  * IMTA_USER, so the daemon can still remove or reopen it afterwards.
  * Does nothing unless running as root with IMTA_USER set. */
 gboolean imta_daemon_give_to_user(const ImtaDaemon *daemon, const char *path, GError **error);
+/* Create IMTA_RUN, IMTA_LOG, IMTA_QUEUE and IMTA_STORE when missing
+ * (parents 0755, the directory itself 0750, IMTA_RUN 0755), and when run
+ * by root with IMTA_USER set, give IMTA_USER each of them that root owns,
+ * so a first start by root leaves a tree the daemons can write to after
+ * dropping root.  A directory another account owns, or a symbolic link,
+ * is left as it is.  The daemons call it before detaching; imsimta start
+ * before it starts them. */
+gboolean imta_daemon_prepare_dirs(const ImtaConfig *config, GError **error);
 /* End the main loop; imta_daemon_main() then returns `status`. */
 void imta_daemon_quit(ImtaDaemon *daemon, int status);
 

@@ -406,10 +406,11 @@ imta_daemon_run_path(const ImtaDaemon *daemon, const char *name)
 	return g_build_filename(daemon->config->tailor->run_dir, name, NULL);
 }
 
-gboolean
-imta_daemon_give_to_user(const ImtaDaemon *daemon, const char *path, GError **error)
+/* Give `path` to `user` (lchown); TRUE without doing anything unless root
+ * runs this with IMTA_USER set. */
+static gboolean
+daemon_give_path(const char *user, const char *path, GError **error)
 {
-	const char *user = daemon->config->tailor->user;
 	uid_t uid;
 	gid_t gid;
 
@@ -423,6 +424,60 @@ imta_daemon_give_to_user(const ImtaDaemon *daemon, const char *path, GError **er
 			    g_strerror(errno));
 		return FALSE;
 	}
+	return TRUE;
+}
+
+gboolean
+imta_daemon_give_to_user(const ImtaDaemon *daemon, const char *path, GError **error)
+{
+	return daemon_give_path(daemon->config->tailor->user, path, error);
+}
+
+/* One directory of imta_daemon_prepare_dirs().  Its parents are made
+ * 0755: made 0750 by root they would keep IMTA_USER out of the directory
+ * itself. */
+static gboolean
+daemon_prepare_dir(const char *user, const char *dir, mode_t mode, GError **error)
+{
+	g_autofree char *parent = g_path_get_dirname(dir);
+	struct stat st;
+
+	if ((g_mkdir_with_parents(parent, 0755) < 0 || mkdir(dir, mode) < 0) &&
+	    errno != EEXIST) {
+		g_set_error(error, IMTA_DAEMON_ERROR, IMTA_DAEMON_ERROR_SYSTEM,
+			    "cannot create %s: %s", dir, g_strerror(errno));
+		return FALSE;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error, IMTA_DAEMON_ERROR, IMTA_DAEMON_ERROR_SYSTEM,
+			    "%s is not a directory", dir);
+		return FALSE;
+	}
+	/* Root's own directories are what an earlier start by root left; a
+	 * directory another account owns, or a symbolic link, is the
+	 * administrator's arrangement. */
+	if (st.st_uid != 0 || (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)))
+		return TRUE;
+	return daemon_give_path(user, dir, error);
+}
+
+gboolean
+imta_daemon_prepare_dirs(const ImtaConfig *config, GError **error)
+{
+	const ImtaTailor *tailor = config->tailor;
+	const struct {
+		const char *dir;
+		mode_t mode;
+	} dirs[] = {
+		{ tailor->run_dir, 0755 },
+		{ tailor->log_dir, 0750 },
+		{ tailor->queue_dir, 0750 },
+		{ tailor->store_dir, 0750 },
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(dirs); i++)
+		if (!daemon_prepare_dir(tailor->user, dirs[i].dir, dirs[i].mode, error))
+			return FALSE;
 	return TRUE;
 }
 
@@ -478,21 +533,6 @@ daemon_failed(const ImtaDaemon *daemon, int status, const GError *error)
 	return status;
 }
 
-/* Create a missing directory and give it to IMTA_USER, who must be able to
- * remove its sockets and reopen its logs there after the privilege drop. */
-static gboolean
-daemon_make_dir(ImtaDaemon *daemon, const char *dir, GError **error)
-{
-	if (g_file_test(dir, G_FILE_TEST_IS_DIR))
-		return TRUE;
-	if (g_mkdir_with_parents(dir, 0755) < 0) {
-		g_set_error(error, IMTA_DAEMON_ERROR, IMTA_DAEMON_ERROR_SYSTEM,
-			    "cannot create %s: %s", dir, g_strerror(errno));
-		return FALSE;
-	}
-	return imta_daemon_give_to_user(daemon, dir, error);
-}
-
 static int
 daemon_parse_options(ImtaDaemon *daemon, int *argc, char ***argv, char **config_dir_r)
 {
@@ -533,8 +573,7 @@ daemon_run(ImtaDaemon *daemon, ImtaPidFile **pid_file_r)
 	GError *error = NULL;
 	int status;
 
-	if (!daemon_make_dir(daemon, tailor->run_dir, &error) ||
-	    !daemon_make_dir(daemon, tailor->log_dir, &error))
+	if (!imta_daemon_prepare_dirs(daemon->config, &error))
 		goto fail;
 	if (!daemon->foreground && !imta_daemon_detach(&error))
 		goto fail;
