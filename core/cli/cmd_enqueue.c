@@ -187,12 +187,12 @@ enqueue_copy_stdin(ImtaEnqueue *enq, GError **error)
 }
 
 static char *
-enqueue_default_from(const ImtaConfig *config)
+enqueue_default_from(const CliGlobal *global, const ImtaConfig *config)
 {
 	const char *host = config->tailor->hostname != NULL ? config->tailor->hostname
 							    : g_get_host_name();
 
-	return g_strdup_printf("%s@%s", g_get_user_name(), host);
+	return g_strdup_printf("%s@%s", global->user, host);
 }
 
 int
@@ -233,7 +233,7 @@ cli_enqueue(const CliGlobal *global, int argc, char **argv)
 		fprintf(stderr, "imsimta enqueue: %s\n", error->message);
 		return EXIT_TEMPFAIL;
 	}
-	from = opts.from != NULL ? g_strdup(opts.from) : enqueue_default_from(config);
+	from = opts.from != NULL ? g_strdup(opts.from) : enqueue_default_from(global, config);
 	enq = imta_enqueue_new(queue, opts.source_channel, from);
 	imta_enqueue_set_priority(enq, opts.priority);
 	imta_enqueue_set_ret(enq, opts.ret);

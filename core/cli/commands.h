@@ -26,11 +26,16 @@
 
 typedef struct {
 	const char *config_dir;  /* chosen by imta_config_dir_choose() */
+	gboolean as_user;        /* cli_load_config() switches root to IMTA_USER */
+	const char *user;        /* who runs imsimta, named before any switch */
 } CliGlobal;
 
 typedef int (*CliVerb)(const CliGlobal *global, int argc, char **argv);
 
-/* Load the configuration for a verb; prints the error and returns NULL. */
+/* Load the configuration for a verb; prints the error and returns NULL.
+ * Run by root, it then switches to IMTA_USER unless the verb keeps root
+ * (starting and stopping the daemons), so that the files the verb writes
+ * belong to the account the daemons run as. */
 ImtaConfig *cli_load_config(const CliGlobal *global, guint flags);
 
 /* Parse a verb's options; handles --help.  Returns FALSE (after printing

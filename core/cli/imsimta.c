@@ -6,8 +6,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib.h>
 
+#include <imta/daemon.h>
 #include <imta/imta.h>
 #include <imta/mail_log.h>
 #include "commands.h"
@@ -16,6 +18,7 @@ typedef struct {
 	const char *name;
 	CliVerb run;
 	const char *summary;
+	gboolean keeps_root;    /* run by root, the verb does not switch to IMTA_USER */
 } CliVerbRow;
 
 static const CliVerbRow verbs[] = {
@@ -24,12 +27,12 @@ static const CliVerbRow verbs[] = {
 	  "a pattern (-match), a DNS lookup (-dns) or a block list (-dnsbl)" },
 	{ "check", cli_check, "validate every configuration file" },
 	{ "cnbuild", cli_check, "validate the configuration (there is no compiled image to build)" },
-	{ "start", cli_service, "start dispatcher or job_controller" },
-	{ "stop", cli_service, "stop dispatcher or job_controller" },
-	{ "restart", cli_service, "restart dispatcher or job_controller" },
-	{ "start-msg", cli_service, "same as start" },
-	{ "stop-msg", cli_service, "same as stop" },
-	{ "stats", cli_service, "the dispatcher's services, workers and connections" },
+	{ "start", cli_service, "start dispatcher or job_controller", .keeps_root = TRUE },
+	{ "stop", cli_service, "stop dispatcher or job_controller", .keeps_root = TRUE },
+	{ "restart", cli_service, "restart dispatcher or job_controller", .keeps_root = TRUE },
+	{ "start-msg", cli_service, "same as start", .keeps_root = TRUE },
+	{ "stop-msg", cli_service, "same as stop", .keeps_root = TRUE },
+	{ "stats", cli_service, "the dispatcher's services, workers and connections", .keeps_root = TRUE },
 	{ "qm", cli_qm, "the queue manager: list, read, hold, release, delete queued messages" },
 	{ "enqueue", cli_enqueue, "queue a message from standard input for the given addresses" },
 	{ "submit", cli_submit, "have the job controller deliver a channel's queue now" },
@@ -62,10 +65,19 @@ cli_load_config(const CliGlobal *global, guint flags)
 	g_autoptr(GError) error = NULL;
 	ImtaConfig *config = imta_config_load(global->config_dir, flags, NULL, &error);
 
-	if (config == NULL)
+	if (config == NULL) {
 		fprintf(stderr, "imsimta: %s\n", error->message);
-	else
-		imta_mail_log_init(config); /* the file is opened at the first entry */
+		return NULL;
+	}
+	/* What the verb writes (queue files, the store, mail.log) must stay
+	 * the daemons' to read and change after they dropped root. */
+	if (global->as_user && geteuid() == 0 &&
+	    !imta_daemon_drop_privileges(config->tailor->user, &error)) {
+		fprintf(stderr, "imsimta: %s\n", error->message);
+		imta_config_free(config);
+		return NULL;
+	}
+	imta_mail_log_init(config); /* the file is opened at the first entry */
 	return config;
 }
 
@@ -92,7 +104,7 @@ int
 main(int argc, char **argv)
 {
 	const char *config_dir = NULL;
-	CliGlobal global;
+	CliGlobal global = { 0 };
 	int i = 1;
 
 	g_set_prgname("imsimta");
@@ -125,9 +137,12 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	global.config_dir = imta_config_dir_choose(config_dir);
+	global.user = g_get_user_name();
 	for (gsize v = 0; v < G_N_ELEMENTS(verbs); v++)
-		if (strcmp(argv[i], verbs[v].name) == 0)
+		if (strcmp(argv[i], verbs[v].name) == 0) {
+			global.as_user = !verbs[v].keeps_root;
 			return verbs[v].run(&global, argc - i, argv + i);
+		}
 	fprintf(stderr, "imsimta: unknown verb \"%s\"\n", argv[i]);
 	usage(stderr);
 	return EXIT_USAGE;
