@@ -53,9 +53,12 @@ static void
 dump_config(const ImtaConfig *config)
 {
 	g_autoptr(GString) out = g_string_new(NULL);
+	const ImtaTailor *tailor = config->tailor;
 
-	g_string_append_printf(out, "# configuration directory %s\n# queue %s\n# plugins %s\n\n",
-			       config->dir, config->tailor->queue_dir, config->tailor->plugin_dir);
+	g_string_append_printf(out, "# configuration directory %s\n# queue %s\n# log %s\n"
+			       "# store %s\n# run %s\n# plugins %s\n\n", config->dir,
+			       tailor->queue_dir, tailor->log_dir, tailor->store_dir,
+			       tailor->run_dir, tailor->plugin_dir);
 	dump_channels(config->cnf, out);
 	g_string_append(out, "# option.dat\n");
 	imta_option_dat_dump(config->options, out);

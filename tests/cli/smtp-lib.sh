@@ -81,6 +81,24 @@ except ValueError:
 print(" ".join(str(m["uid"]) for m in d["messages"] if sys.argv[1] in (m.get("subject") or "")))' "$2"
 }
 
+# in_mailbox FOLDER TEXT: does FOLDER hold a message whose Subject
+# contains TEXT?
+in_mailbox() {
+	[ -n "$(uids_with_subject "$1" "$2")" ]
+}
+
+# wait_delivered FOLDER TEXT: wait up to 15 s for such a message; when
+# none comes, show the delivery path's logs and what is still queued.
+wait_delivered() {
+	local f
+	wait_until 150 in_mailbox "$1" "$2" && return 0
+	for f in "$LOGDIR"/mail.log_current "$LOGDIR"/*master.log "$LOGDIR"/job_controller.log; do
+		[ -f "$f" ] && diag_file "$f"
+	done
+	queue_files | sed 's/^/# queued: /'
+	return 1
+}
+
 # smtp_make_cert: a CA and a certificate for mail.example.com in
 # $T/var/tls, where conf/option.dat points TLS_CERTIFICATE_FILE.
 smtp_make_cert() {

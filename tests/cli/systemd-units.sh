@@ -112,18 +112,8 @@ r=$?
 grep -q "<- *250 2.0.0 Ok: queued as" "$OUT" || r=1
 [ $r -eq 0 ] || diag_file "$OUT"
 ok $r "swaks sends a message through the dispatcher"
-delivered() {
-	[ -n "$(uids_with_subject alice "under systemd")" ]
-}
-wait_until 150 delivered
-r=$?
-if [ $r -ne 0 ]; then
-	for f in "$LOGDIR"/mail.log_current "$LOGDIR"/*master.log "$T/imta-job-controller.err"; do
-		[ -f "$f" ] && diag_file "$f"
-	done
-	queue_files | sed 's/^/# queued: /'
-fi
-ok $r "the job controller's delivery job puts it into alice's INBOX"
+wait_delivered alice "under systemd"
+ok $? "the job controller's delivery job puts it into alice's INBOX"
 
 # Reload: rotated logs are reopened by name.
 mv "$LOGDIR/dispatcher.log" "$LOGDIR/dispatcher.log.1"
