@@ -84,6 +84,14 @@ disp_main_stop(ImtaDaemon *daemon)
 }
 
 static void
+disp_main_reopen(ImtaDaemon *daemon)
+{
+	DispMain *m = imta_daemon_user_data(daemon);
+
+	disp_reopen(m->disp);
+}
+
+static void
 disp_main_cleanup(ImtaDaemon *daemon)
 {
 	DispMain *m = imta_daemon_user_data(daemon);
@@ -107,6 +115,7 @@ static const ImtaDaemonSpec disp_spec = {
 	.bind = disp_main_bind,
 	.start = disp_main_start,
 	.stop = disp_main_stop,
+	.reopen = disp_main_reopen,
 	.cleanup = disp_main_cleanup,
 };
 

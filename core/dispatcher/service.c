@@ -663,12 +663,9 @@ disp_on_tick(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-disp_on_hup(gpointer user_data)
+void
+disp_reopen(Dispatcher *disp)
 {
-	Dispatcher *disp = user_data;
-
-	/* The workers reopen their logs too. */
 	for (guint i = 0; i < disp->services->len; i++) {
 		DispService *svc = g_ptr_array_index(disp->services, i);
 
@@ -680,7 +677,6 @@ disp_on_hup(gpointer user_data)
 					 (long)worker->pid, g_strerror(errno));
 		}
 	}
-	return G_SOURCE_CONTINUE;
 }
 
 /* ---- services -------------------------------------------------------------- */
@@ -1012,7 +1008,6 @@ disp_start(Dispatcher *disp, GError **error)
 	if ((disp->debug & DISP_DEBUG_MAIN) != 0)
 		disp_debug_services(disp);
 	disp_raise_nofile(disp);
-	disp->hup_source = g_unix_signal_add(SIGHUP, disp_on_hup, disp);
 	disp->tick_source = g_timeout_add_seconds(1, disp_on_tick, disp);
 	disp_control_start(disp->control);
 	for (guint i = 0; i < disp->services->len; i++)
@@ -1093,8 +1088,6 @@ disp_free(Dispatcher *disp)
 		return;
 	if (disp->tick_source != 0)
 		g_source_remove(disp->tick_source);
-	if (disp->hup_source != 0)
-		g_source_remove(disp->hup_source);
 	g_clear_pointer(&disp->control, disp_control_free);
 	g_ptr_array_unref(disp->services);
 	while ((linger = g_queue_peek_head(&disp->lingering)) != NULL)

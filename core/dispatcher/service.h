@@ -142,7 +142,6 @@ struct _Dispatcher {
 	gint64 stop_deadline;         /* monotonic: SIGKILL for workers left */
 	gboolean killed;
 	guint tick_source;
-	guint hup_source;
 	GQueue lingering;             /* DispLinger *: refusals being closed */
 	void (*stopped)(Dispatcher *disp);
 };
@@ -165,6 +164,8 @@ gboolean disp_start(Dispatcher *disp, GError **error);
 /* Stop listening and drain every worker; disp->stopped is called once none
  * is left. */
 void disp_stop(Dispatcher *disp, const char *why);
+/* SIGHUP: every worker is signalled to reopen its logs. */
+void disp_reopen(Dispatcher *disp);
 void disp_free(Dispatcher *disp);
 
 gint64 disp_now(void);

@@ -66,6 +66,9 @@ typedef struct {
 	/* SIGTERM or SIGINT: begin an orderly stop, ending with
 	 * imta_daemon_quit().  NULL: quit at once. */
 	void (*stop)(ImtaDaemon *daemon);
+	/* SIGHUP, after the daemon reopened its own logs: pass it on to the
+	 * processes it runs, which reopen theirs.  May be NULL. */
+	void (*reopen)(ImtaDaemon *daemon);
 	/* After the main loop: release what bind() and start() made.  May be
 	 * NULL. */
 	void (*cleanup)(ImtaDaemon *daemon);

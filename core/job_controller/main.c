@@ -63,6 +63,14 @@ jc_stop(ImtaDaemon *daemon)
 }
 
 static void
+jc_reopen(ImtaDaemon *daemon)
+{
+	JobController *jc = imta_daemon_user_data(daemon);
+
+	server_reopen(jc->server);
+}
+
+static void
 jc_cleanup(ImtaDaemon *daemon)
 {
 	JobController *jc = imta_daemon_user_data(daemon);
@@ -76,13 +84,14 @@ static const ImtaDaemonSpec jc_spec = {
 		   "channel's master jobs within the limits of imta.cnf (maxjobs, pool) and "
 		   "job_controller.cnf (JOB_LIMIT), retry deferred messages when their backoff "
 		   "has passed.  SIGTERM (or the SHUTDOWN request) stops it once its jobs have "
-		   "finished; SIGHUP reopens its log.",
+		   "finished; SIGHUP reopens its log and the logs of its jobs.",
 	.pid_file = IMTA_JC_PID_FILE,
 	.log_file = "job_controller.log",
 	.config_flags = 0,
 	.bind = jc_bind,
 	.start = jc_start,
 	.stop = jc_stop,
+	.reopen = jc_reopen,
 	.cleanup = jc_cleanup,
 };
 

@@ -1357,6 +1357,16 @@ server_stop(JcServer *server)
 	server_check_stopped(server, server->stop_started);
 }
 
+void
+server_reopen(JcServer *server)
+{
+	/* A master job lingers for more work (IDLE_LINGER) and lives up to
+	 * MAX_LIFE_AGE: without the signal it would write into a rotated log
+	 * for that long. */
+	if (server->jobs != NULL)
+		jobs_signal_all(server->jobs, SIGHUP);
+}
+
 static void
 server_remove_source(guint *source)
 {

@@ -41,6 +41,8 @@ gboolean server_bind(JcServer *server, const char *socket_path, const char *noti
 gboolean server_start(JcServer *server, GError **error);
 /* Orderly stop: jobs are told EXIT; `stopped` runs when they are gone. */
 void server_stop(JcServer *server);
+/* SIGHUP: every running master job is signalled to reopen its logs. */
+void server_reopen(JcServer *server);
 /* Close everything and remove the sockets. */
 void server_free(JcServer *server);
 

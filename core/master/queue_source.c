@@ -496,6 +496,18 @@ master_next_failed(MasterSource *source, const GError *error)
 	master_lost(source, NULL, error);
 }
 
+/* After SIGHUP (the job controller passes it on): reopen the process log
+ * and the message log, which may have been rotated. */
+static void
+master_source_reopen_if_asked(MasterSource *source)
+{
+	if (source->reopen == NULL || !*source->reopen)
+		return;
+	*source->reopen = 0;
+	imta_log_reopen();
+	imta_mail_log_reopen();
+}
+
 /* The next message: with `wait`, a long poll (NULL at the end of work);
  * without, NULL and *idle_r TRUE when nothing is due now. */
 static ImtaMessage *
@@ -512,11 +524,7 @@ master_source_take(MasterSource *source, gboolean wait, gboolean *idle_r, GError
 
 		if (source->disconnected || (source->stop != NULL && *source->stop))
 			return NULL;
-		if (source->reopen != NULL && *source->reopen) {
-			*source->reopen = 0;
-			imta_log_reopen();
-			imta_mail_log_reopen();
-		}
+		master_source_reopen_if_asked(source);
 		if (!imta_jc_client_send(source->jc, wait ? "NEXT" : "NEXT NOWAIT", &local)) {
 			master_next_failed(source, local);
 			return NULL;
@@ -526,6 +534,9 @@ master_source_take(MasterSource *source, gboolean wait, gboolean *idle_r, GError
 		if (source->disconnected || source->unanswered.length > 0)
 			return NULL; /* lost, or interrupted while reading them */
 		reply = imta_jc_client_read_line(source->jc, -1, &local);
+		/* The signal may have come during the long wait for work: the
+		 * message this answer brings is logged in the new files. */
+		master_source_reopen_if_asked(source);
 		if (reply == NULL) {
 			master_next_failed(source, local);
 			return NULL;

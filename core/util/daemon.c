@@ -511,9 +511,13 @@ daemon_on_stop_signal(gpointer data)
 static gboolean
 daemon_on_hup(gpointer data)
 {
+	ImtaDaemon *daemon = data;
+
 	imta_log_reopen();
 	imta_mail_log_reopen();
 	imta_log(IMTA_LOG_INFO, "log reopened");
+	if (daemon->spec->reopen != NULL)
+		daemon->spec->reopen(daemon);
 	return G_SOURCE_CONTINUE;
 }
 
