@@ -860,6 +860,26 @@ cli_stats(const CliGlobal *global, int argc, char **argv)
 	return 0;
 }
 
+/* SIGHUP to a running daemon: it reopens its log and has its workers or
+ * jobs reopen theirs.  Nothing running is not an error (log rotation
+ * calls this whether the MTA runs or not). */
+static int
+service_reload(const ImtaConfig *config, const ServiceComponent *comp, const char *verb)
+{
+	pid_t pid = service_read_pid(config, comp);
+
+	if (pid <= 0 || !service_pid_is_component(pid, comp)) {
+		printf("%s not running\n", comp->title);
+		return 0;
+	}
+	if (kill(pid, SIGHUP) < 0) {
+		fprintf(stderr, "imsimta %s: kill %d: %s\n", verb, (int)pid, g_strerror(errno));
+		return EXIT_SOFTWARE;
+	}
+	printf("%s reopens its logs (pid %d)\n", comp->title, (int)pid);
+	return 0;
+}
+
 /* ---- the verbs -------------------------------------------------------------- */
 
 int
@@ -880,8 +900,9 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 		"start waits up to %d s for each to answer; stop asks each to shut down, "
 		"waits --timeout seconds for master jobs to finish the message in hand and "
 		"for the dispatcher's workers to finish their sessions, then sends SIGTERM "
-		"to the pid in its pid file.  Exit status: 0 done (stop also when nothing "
-		"ran), 1 already running, 64 usage, 69 could not start, 70 would not stop, "
+		"to the pid in its pid file; reload has each running one reopen its log and "
+		"the logs of its workers or master jobs (after log rotation).  Exit status: "
+		"0 done (stop and reload also when nothing ran), 1 already running, 64 usage, 69 could not start, 70 would not stop, "
 		"78 configuration error.",
 		verb, SERVICE_START_TIMEOUT);
 	const ServiceComponent *chosen = NULL;
@@ -903,6 +924,18 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 	config = cli_load_config(global, 0);
 	if (config == NULL)
 		return EXIT_CONFIG;
+	if (strcmp(verb, "reload") == 0) {
+		for (gsize i = 0; i < G_N_ELEMENTS(components); i++) {
+			int rc;
+
+			if (chosen != NULL && chosen != &components[i])
+				continue;
+			rc = service_reload(config, &components[i], verb);
+			if (status == 0)
+				status = rc;
+		}
+		return status;
+	}
 	is_start = strcmp(verb, "start") == 0 || strcmp(verb, "start-msg") == 0;
 	is_stop = strcmp(verb, "stop") == 0 || strcmp(verb, "stop-msg") == 0;
 	/* components[] lists the job controller first: start in that order,

@@ -30,6 +30,8 @@ static const CliVerbRow verbs[] = {
 	{ "start", cli_service, "start dispatcher or job_controller", .keeps_root = TRUE },
 	{ "stop", cli_service, "stop dispatcher or job_controller", .keeps_root = TRUE },
 	{ "restart", cli_service, "restart dispatcher or job_controller", .keeps_root = TRUE },
+	{ "reload", cli_service, "have dispatcher and job_controller reopen their logs",
+	  .keeps_root = TRUE },
 	{ "start-msg", cli_service, "same as start", .keeps_root = TRUE },
 	{ "stop-msg", cli_service, "same as stop", .keeps_root = TRUE },
 	{ "stats", cli_service, "the dispatcher's services, workers and connections", .keeps_root = TRUE },
