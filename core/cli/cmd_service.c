@@ -902,8 +902,8 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 		"for the dispatcher's workers to finish their sessions, then sends SIGTERM "
 		"to the pid in its pid file; reload has each running one reopen its log and "
 		"the logs of its workers or master jobs (after log rotation).  Exit status: "
-		"0 done (stop and reload also when nothing ran), 1 already running, 64 usage, 69 could not start, 70 would not stop, "
-		"78 configuration error.",
+		"0 done (stop and reload also when nothing ran), 1 already running, 64 usage, "
+		"69 could not start, 70 would not stop, 78 configuration error.",
 		verb, SERVICE_START_TIMEOUT);
 	const ServiceComponent *chosen = NULL;
 	g_autoptr(ImtaConfig) config = NULL;

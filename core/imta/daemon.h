@@ -14,7 +14,7 @@
  *      daemon failed and exits 1, so a start script learns the outcome;
  *   5. take the pid file IMTA_RUN/<pid_file> with an exclusive lock, or
  *      refuse to start when another instance holds it (exit 75);
- *   6. log to IMTA_LOG/<log_file> (reopened on SIGHUP);
+ *   6. log to IMTA_LOG/<log_file> (reopened on SIGHUP, then reopen());
  *   7. bind(): open what needs the starting user's rights (sockets);
  *   8. switch to IMTA_USER (supplementary groups, group, user), refusing
  *      to go on as root when that user does not exist;
@@ -66,12 +66,12 @@ typedef struct {
 	/* SIGTERM or SIGINT: begin an orderly stop, ending with
 	 * imta_daemon_quit().  NULL: quit at once. */
 	void (*stop)(ImtaDaemon *daemon);
-	/* SIGHUP, after the daemon reopened its own logs: pass it on to the
-	 * processes it runs, which reopen theirs.  May be NULL. */
-	void (*reopen)(ImtaDaemon *daemon);
 	/* After the main loop: release what bind() and start() made.  May be
 	 * NULL. */
 	void (*cleanup)(ImtaDaemon *daemon);
+	/* SIGHUP, after the daemon reopened its own logs: pass it on to the
+	 * processes it runs, which reopen theirs.  May be NULL. */
+	void (*reopen)(ImtaDaemon *daemon);
 } ImtaDaemonSpec;
 
 /* Run the program described by `spec`; returns the exit status. */
