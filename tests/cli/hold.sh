@@ -70,9 +70,6 @@ files_with() {
 has_file_with() {
 	[ -n "$(files_with "$1" "$2")" ]
 }
-delivered() {
-	[ -n "$(uids_with_subject "$1" "$2")" ]
-}
 count_delivered() {
 	local uids
 	uids=$(uids_with_subject "$1" "$2")
@@ -147,7 +144,7 @@ ok $? "still not in hank's INBOX"
 
 # ---- the delivery option hold --------------------------------------------------
 enqueue "option hold" holdopt@example.com
-wait_until 200 delivered holdopt "option hold"
+wait_until 200 in_mailbox holdopt "option hold"
 ok $? "holdopt (mailbox and hold) gets the mailbox copy"
 wait_until 200 has_file_with hold "@hold-daemon:holdopt@example.com"
 ok $? "and the hold option's copy waits on the hold channel"
@@ -162,7 +159,7 @@ ok $? "hank's status is now active, holdopt's option hold is gone"
 check_run "qm reprocess -channel=hold -all" 0 \
 	"$IMSIMTA" --config "$C" qm reprocess -channel=hold -all
 check_grep "it moved both held messages" "$OUT" "2 messages moved to reprocess."
-wait_until 300 delivered hank "held one"
+wait_until 300 in_mailbox hank "held one"
 r=$?
 ok $r "hank's held message is delivered to his INBOX"
 [ $r -eq 0 ] || { diag_file "$LOGDIR/reprocess_master.log"; diag_file "$LOGDIR/l_master.log"; }
@@ -199,7 +196,7 @@ check_grep "the store channel says so" "$LOGDIR/mail.log_current" \
 ok $? "held, and not in dave's INBOX"
 set_attr dave mailUserStatus hold active
 "$IMSIMTA" --config "$C" qm reprocess -channel=hold -all >"$OUT" 2>"$ERR"
-wait_until 300 delivered dave "late hold"
+wait_until 300 in_mailbox dave "late hold"
 ok $? "active again and released: it is delivered to dave's INBOX"
 wait_until 100 local_done
 [ "$(count_delivered dave "late hold")" -eq 1 ] && [ "$(queue_count hold)" -eq 0 ]

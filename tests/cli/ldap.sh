@@ -218,16 +218,13 @@ PYEOF
 send() {
 	$PY "$T/send.py" "$SMTP_PORT" "$@" >"$OUT" 2>"$ERR"
 }
-in_store() {
-	[ -n "$(uids_with_subject "$1" "$2")" ]
-}
 
 send alice@example.com,staff@example.com,carol@example.org,random@alias.example.net "ldap e2e"
 ok $? "SMTP accepts mail for a user, a group, a hosted user and a domain alias's catch-all"
-wait_until 150 in_store alice "ldap e2e"
+wait_until 150 in_mailbox alice "ldap e2e"
 ok $? "alice has it in her store"
 for box in bob carol@example.org catch@example.net; do
-	wait_until 100 in_store "$box" "ldap e2e"
+	wait_until 100 in_mailbox "$box" "ldap e2e"
 	ok $? "$box has it too (group member, hosted domain, catch-all of an alias)"
 done
 
@@ -368,12 +365,12 @@ check_grep "no slapd at all: RCPT gets 451 4.4.3 (try again later), never 5xx" "
 ok $? "... 25 such RCPTs in one session: 25 times 451 4.4.3, then 221, no 421" || diag_file "$OUT"
 smtp_start_jc
 sleep 3
-[ "$(queue_count)" -ge 1 ] && ! in_store bob "during outage" && ! in_store carol@example.org "during outage"
+[ "$(queue_count)" -ge 1 ] && ! in_mailbox bob "during outage" && ! in_mailbox carol@example.org "during outage"
 ok $? "queued mail for local users stays queued while the directory is down" ||
 	{ queue_files; tail -5 "$LOGDIR"/*master*.log; }
 slapd_start a "$PORT_A"
 ok $? "the first slapd comes back"
-wait_until 200 in_store bob "during outage" && wait_until 100 in_store carol@example.org "during outage"
+wait_until 200 in_mailbox bob "during outage" && wait_until 100 in_mailbox carol@example.org "during outage"
 ok $? "... and the held mail is delivered to bob and carol"
 wait_until 100 test "$(queue_count)" -eq 0
 ok $? "... nothing is left in the queue" || queue_files

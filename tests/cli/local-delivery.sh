@@ -76,9 +76,6 @@ send() {
 }
 
 
-delivered() {
-	[ -n "$(uids_with_subject "$1" "$2")" ]
-}
 
 local_done() {
 	[ "$(queue_count l)" -eq 0 ] && [ "$(queue_count ims-ms)" -eq 0 ]
@@ -89,7 +86,7 @@ smtp_start_jc
 
 send ann@sender.example alice@example.com "to alice"
 ok $? "a message for alice@example.com is accepted by SMTP"
-wait_until 200 delivered alice "to alice"
+wait_until 200 in_mailbox alice "to alice"
 ok $? "it is in alice's INBOX"
 UID1=$(uids_with_subject alice "to alice")
 MBOX -P alice "$UID1" >"$OUT" 2>"$ERR"
@@ -103,7 +100,7 @@ check_no_grep "unlabelled 7-bit text stays unlabelled (US-ASCII is the default)"
 	"charset="
 $PY "$T/send8.py" "$SMTP_PORT" ann@sender.example alice@example.com "eight bit" >"$OUT" 2>"$ERR"
 ok $? "an unlabelled 8-bit message for alice is accepted"
-wait_until 200 delivered alice "eight bit"
+wait_until 200 in_mailbox alice "eight bit"
 ok $? "it is in alice's INBOX"
 MBOX -P alice "$(uids_with_subject alice "eight bit")" >"$T/stored8" 2>"$ERR"
 check_grep "l's charset8 labelled it UTF-8" "$T/stored8" "Content-Type: text/plain; charset=UTF-8"
@@ -119,14 +116,14 @@ ok $r "imta.cnf routes user@conversion and user@conversion.mail.example.com to c
 [ $r -eq 0 ] || diag_file "$OUT"
 send ann@sender.example alice@conversion "short form"
 ok $? "SMTP accepts alice@conversion"
-wait_until 300 delivered alice "short form"
+wait_until 300 in_mailbox alice "short form"
 r=$?
 ok $r "it reaches alice's INBOX through the conversion channel"
 [ $r -eq 0 ] || diag_file "$LOGDIR/conversion_master.log"
 MBOX -P alice "$(uids_with_subject alice "short form")" >"$OUT" 2>"$ERR"
 check_grep "converted on the way" "$OUT" "THE BODY OF SHORT FORM."
 send ann@sender.example bob@conversion.mail.example.com "long form"
-wait_until 300 delivered bob "long form"
+wait_until 300 in_mailbox bob "long form"
 ok $? "bob@conversion.mail.example.com reaches bob's INBOX"
 MBOX -P bob "$(uids_with_subject bob "long form")" >"$OUT" 2>"$ERR"
 check_grep "converted too" "$OUT" "THE BODY OF LONG FORM."
@@ -136,29 +133,29 @@ check_grep "the conversion master routed it on to l" "$LOGDIR/conversion_master.
 MBOX -c alice/Archive >"$OUT" 2>"$ERR"
 ok $? "alice gets a folder Archive"
 send ann@sender.example alice+Archive@example.com "archived"
-wait_until 200 delivered alice/Archive "archived"
+wait_until 200 in_mailbox alice/Archive "archived"
 r=$?
 ok $r "alice+Archive@example.com lands in the folder Archive"
 [ $r -eq 0 ] || diag_file "$LOGDIR/l_master.log"
 
 send ann@sender.example staff@example.com "to the staff"
 ok $? "a message for the group staff@example.com is accepted"
-wait_until 200 delivered bob "to the staff"
+wait_until 200 in_mailbox bob "to the staff"
 ok $? "the member bob has it"
-wait_until 200 delivered alice "to the staff"
+wait_until 200 in_mailbox alice "to the staff"
 ok $? "the member alice has it"
-wait_until 200 delivered carol@example.org "to the staff"
+wait_until 200 in_mailbox carol@example.org "to the staff"
 ok $? "the member carol of the hosted domain example.org has it"
 wait_until 100 test "$(queue_count parked)" -ge 1
 grep -l "partner@example.net" $(queue_files parked) >/dev/null 2>&1
 ok $? "the remote member partner@example.net is queued to its own channel"
 
 send ann@sender.example alice@example.com,bob@example.com "two users"
-wait_until 200 delivered alice "two users" && wait_until 200 delivered bob "two users"
+wait_until 200 in_mailbox alice "two users" && wait_until 200 in_mailbox bob "two users"
 ok $? "one message to alice and bob reaches both"
 
 send ann@sender.example fwdloc@example.com "forwarded"
-wait_until 200 delivered bob "forwarded"
+wait_until 200 in_mailbox bob "forwarded"
 ok $? "a forward to a local user is expanded in the same pass: bob has it"
 check_grep "the expansion names the final address" "$LOGDIR/l_master.log" \
 	"fwdloc@example.com: 2.0.0 expanded to bob@ims-ms-daemon"
