@@ -880,6 +880,27 @@ service_reload(const ImtaConfig *config, const ServiceComponent *comp, const cha
 	return 0;
 }
 
+/* `action` on `chosen`, or on every component in start order (the job
+ * controller first); the first failure's status, every one acted on. */
+static int
+service_each(const ImtaConfig *config, const ServiceComponent *chosen, const char *verb,
+	     int (*action)(const ImtaConfig *config, const ServiceComponent *comp,
+			   const char *verb))
+{
+	int status = 0;
+
+	for (gsize i = 0; i < G_N_ELEMENTS(components); i++) {
+		int rc;
+
+		if (chosen != NULL && chosen != &components[i])
+			continue;
+		rc = action(config, &components[i], verb);
+		if (status == 0)
+			status = rc;
+	}
+	return status;
+}
+
 /* ---- the verbs -------------------------------------------------------------- */
 
 int
@@ -924,18 +945,8 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 	config = cli_load_config(global, 0);
 	if (config == NULL)
 		return EXIT_CONFIG;
-	if (strcmp(verb, "reload") == 0) {
-		for (gsize i = 0; i < G_N_ELEMENTS(components); i++) {
-			int rc;
-
-			if (chosen != NULL && chosen != &components[i])
-				continue;
-			rc = service_reload(config, &components[i], verb);
-			if (status == 0)
-				status = rc;
-		}
-		return status;
-	}
+	if (strcmp(verb, "reload") == 0)
+		return service_each(config, chosen, verb, service_reload);
 	is_start = strcmp(verb, "start") == 0 || strcmp(verb, "start-msg") == 0;
 	is_stop = strcmp(verb, "stop") == 0 || strcmp(verb, "stop-msg") == 0;
 	/* components[] lists the job controller first: start in that order,
@@ -955,17 +966,7 @@ cli_service(const CliGlobal *global, int argc, char **argv)
 		if (is_stop || status != 0)
 			return status;
 	}
-	for (gsize i = 0; i < G_N_ELEMENTS(components); i++) {
-		const ServiceComponent *comp = &components[i];
-		int rc;
-
-		if (chosen != NULL && chosen != comp)
-			continue;
-		rc = service_start(config, comp, verb);
-		if (status == 0)
-			status = rc;
-	}
-	return status;
+	return service_each(config, chosen, verb, service_start);
 }
 
 pid_t
